@@ -1,0 +1,5 @@
+"""Defect detectors, one module per defect family; see ``base`` for the contract and registry."""
+
+from harness.detectors.base import Detector, DetectorSettings, available, create, detector_class
+
+__all__ = ["Detector", "DetectorSettings", "available", "create", "detector_class"]

@@ -1,0 +1,92 @@
+"""Defect names and the Event record every detector emits.
+
+The names are a stable contract: they appear in events, profiles, Allure categories and the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.media import AudioBlock, VideoFrame
+
+
+class Defect(StrEnum):
+    BLACK_FRAMES = "black_frames"
+    FREEZE = "freeze"
+    STUTTER = "stutter"
+    BLOCK_CORRUPTION = "block_corruption"
+    TEARING = "tearing"
+    SOLID_COLOR = "solid_color"
+    INTERLACING = "interlacing"
+    ASPECT_RATIO = "aspect_ratio"
+    BLUR = "blur"
+    FLICKER = "flicker"
+    AUDIO_DROPOUT = "audio_dropout"
+    AUDIO_CLICKS = "audio_clicks"
+    AUDIO_HUM = "audio_hum"
+    AUDIO_HISS = "audio_hiss"
+    AUDIO_DISTORTION = "audio_distortion"
+    LOUDNESS = "loudness"
+    AV_SYNC = "av_sync"
+    CAPTIONS = "captions"
+
+
+AUDIO_DEFECTS = frozenset(d for d in Defect if d.value.startswith("audio_") or d is Defect.LOUDNESS)
+
+
+@dataclass
+class Evidence:
+    """What a human needs to judge an event in seconds; rendered by ``harness.report``.
+
+    ``frames`` are (label, frame) pairs such as ("before", f0), ("at", f1); ``audio`` is a snippet
+    around the event. Detectors attach only what they already hold, so evidence costs nothing
+    when no report is written.
+    """
+
+    frames: list[tuple[str, VideoFrame]] = field(default_factory=list)
+    audio: AudioBlock | None = None
+
+
+@dataclass
+class Event:
+    """One defect occurrence on the media clock (seconds)."""
+
+    defect: Defect
+    start: float
+    end: float
+    score: float
+    detail: dict[str, Any] = field(default_factory=dict)
+    evidence: Evidence | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.defect = Defect(self.defect)
+        if self.end < self.start:
+            raise ValueError(f"event ends before it starts: {self.start} > {self.end}")
+        self.score = float(min(1.0, max(0.0, self.score)))
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the `harness analyze` contract (evidence is not serialised)."""
+        return {
+            "defect": self.defect.value,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "score": round(self.score, 3),
+            "detail": self.detail,
+        }
+
+    def describe(self) -> str:
+        """One readable line: defect, time span, score and the detail that explains it."""
+        detail = ", ".join(f"{key}={_fmt(value)}" for key, value in self.detail.items())
+        text = f"{self.defect.value:<17} {self.start:8.3f}-{self.end:8.3f} s  score {self.score:.2f}"
+        return f"{text}  ({detail})" if detail else text
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,1 @@
+"""What the simulated device needs: generated content and the look of a real capture path."""
