@@ -1,4 +1,4 @@
-"""Run capture sources through detectors: reader threads, bounded queues, drop accounting.
+r"""Run capture sources through detectors: reader threads, bounded queues, drop accounting.
 
 Shape (after PySceneDetect's decode thread, with the deadlines it lacks):
 
@@ -9,7 +9,7 @@ Shape (after PySceneDetect's decode thread, with the deadlines it lacks):
   frame carries ``dropped_before`` so no detector mistakes the gap for a device stutter. A file
   source blocks instead, so analysing a file never loses a frame.
 * A watchdog raises ``CaptureLost`` when no video (or configured audio) arrives for
-  ``capture_timeout`` seconds; a live source that simply ends is also a lost capture.
+  ``capture_timeout`` seconds; a source without a natural end that stops is also a lost capture.
 * Errors in reader threads are re-raised in the caller; on any exit (end, duration, error,
   Ctrl-C) the stop event is set, threads are joined with a deadline and sources are closed.
 """
@@ -76,20 +76,24 @@ class Pipeline:
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._pending_drops = 0
+        #: media time analysis stops at (first frame + duration); both lanes honour it
         self._end_time: float | None = None
+        self._video_started = threading.Event()
 
     def run(
         self, duration: float | None = None, progress: Callable[[float], None] | None = None
     ) -> PlaybackReport:
         """Analyse until the media ends, or ``duration`` seconds of media time have passed."""
         with contextlib.ExitStack() as stack:
+            origin = time.monotonic()
             for source in self.sources:
+                source.clock_origin = origin
                 stack.enter_context(source)
             threads = [self._start_reader(source) for source in self.sources]
             audio_thread = None
             if self._audio.producers:
-                audio_thread = threading.Thread(target=self._consume_audio, name="harness-audio",
-                                                daemon=True)
+                audio_thread = threading.Thread(target=self._consume_audio, args=(duration,),
+                                                name="harness-audio", daemon=True)
                 audio_thread.start()
             try:
                 self._consume_video(duration, progress)
@@ -98,8 +102,7 @@ class Pipeline:
                 lost.partial = self._report(flush=False)
                 raise
             finally:
-                self._stop.set()
-            self._shutdown(threads, audio_thread)
+                self._shutdown(threads, audio_thread)
             self._raise_reader_error()
             return self._report(flush=True)
 
@@ -170,8 +173,10 @@ class Pipeline:
             if stats.first_frame_time is None:
                 stats.first_frame_time = frame.time
                 stats.width, stats.height = frame.width, frame.height
-            if duration is not None and frame.time - stats.first_frame_time >= duration:
-                self._end_time = frame.time
+                if duration is not None:
+                    self._end_time = frame.time + duration
+                self._video_started.set()
+            if self._end_time is not None and frame.time >= self._end_time:
                 return
             stats.record_frame(frame)
             for detector in lane.detectors:
@@ -180,17 +185,25 @@ class Pipeline:
                 progress(frame.time)
                 next_progress = frame.time + 1.0
 
-    def _consume_audio(self) -> None:
+    def _consume_audio(self, duration: float | None) -> None:
         lane = self._audio
         try:
             while (item := self._next(lane)) is not None:
+                if duration is not None and not self._video_started.is_set():
+                    self._await_video_start()
                 if self._end_time is not None and item.time >= self._end_time:
-                    continue  # past the analysed span (video stopped there)
+                    continue  # past the analysed span: video stops there too
                 self.stats.record_audio(item)
                 for detector in lane.detectors:
                     lane.events += detector.process(item)
         except BaseException as exc:
             self._errors.append(exc)
+
+    def _await_video_start(self) -> None:
+        """The analysed span is known once video starts; audio must not run past it meanwhile."""
+        while not self._video_started.wait(_POLL):
+            if self._stop.is_set():
+                return
 
     def _next(self, lane: _Lane) -> VideoFrame | AudioBlock | None:
         """The lane's next item; None when all its producers ended (or stop was set)."""
@@ -208,7 +221,7 @@ class Pipeline:
             lane.last_received = time.monotonic()
             if isinstance(item, tuple) and item[1] is _END:
                 source: MediaSource = item[0]
-                if source.is_live and not self._stop.is_set() and not self._errors:
+                if not source.has_end and not self._stop.is_set() and not self._errors:
                     last = self.stats.last_frame_time if lane is self._video else self.stats.last_audio_time
                     raise CaptureLost(self.device, last, self.capture_timeout, lane.name)
                 lane.producers -= 1

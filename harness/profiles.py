@@ -102,6 +102,9 @@ class Simulation(_Section):
     )
     seed: int = 0
     faults: list[Fault] = Field(default_factory=list)
+    stall_at: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="media time the simulated capture stops delivering (rehearses CaptureLost)"
+    )
 
 
 class Expected(_Section):

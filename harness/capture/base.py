@@ -26,10 +26,18 @@ class MediaSource(ABC):
     backend_name: ClassVar[str]
 
     #: A live source cannot be paused: when the pipeline falls behind, frames are dropped (and
-    #: counted) instead of blocking the reader, and the source ending means the capture was lost.
+    #: counted) instead of blocking the reader.
     is_live: bool = True
+    #: The media has a natural end (a file, a simulated programme). A source without one that
+    #: stops delivering has lost the capture, and the pipeline raises CaptureLost.
+    has_end: bool = False
     provides_video: bool = True
     provides_audio: bool = False
+
+    #: ``time.monotonic()`` of media time zero, shared by all sources of one capture session so
+    #: live video and live audio land on one clock. The pipeline sets it just before ``open``;
+    #: sources that carry their own timestamps (files, the simulator) ignore it.
+    clock_origin: float | None = None
 
     def __enter__(self) -> MediaSource:
         self.open()

@@ -1,0 +1,212 @@
+"""`harness`: analyse files, list and check devices, watch a device.
+
+Results go to stdout (a table, or JSON with --json); progress and logs go to stderr. Known
+errors become one line on stderr and a non-zero exit: 2 for rig/input problems (the input could
+not be analysed), 130 for Ctrl-C. Finding defects is not an error for `analyze` (exit 0);
+`watch` exits 1 when the device showed defects, like a failing test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from typing import TYPE_CHECKING
+
+from harness.errors import HarnessError
+from harness.events import Defect
+from harness.results import PlaybackReport
+
+if TYPE_CHECKING:
+    from harness.profiles import DeviceProfile
+
+log = logging.getLogger("harness")
+
+EXIT_DEFECTS = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.run(args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    analyze = commands.add_parser("analyze", help="check a recording or catalogue file")
+    analyze.add_argument("path", help="media file (any container/codec FFmpeg reads)")
+    analyze.add_argument("--json", action="store_true", help="print the JSON contract to stdout")
+    analyze.add_argument("--defects", type=_defect_list, default=None,
+                         help="comma-separated defects to check (default: all available)")
+    analyze.set_defaults(run=_analyze)
+
+    devices = commands.add_parser("devices", help="list device profiles, or check one's capture")
+    devices.add_argument("--check", metavar="NAME", help="open NAME's capture and measure it")
+    devices.add_argument("--seconds", type=float, default=3.0, help="how long --check captures")
+    devices.add_argument("--profiles-dir", help="directory of device profiles")
+    devices.set_defaults(run=_devices)
+
+    watch = commands.add_parser("watch", help="capture a device for a while and report defects")
+    watch.add_argument("--device", default="sim01", help="device profile name (default sim01)")
+    watch.add_argument("--seconds", type=float, default=10.0, help="media seconds to watch")
+    watch.add_argument("--profiles-dir", help="directory of device profiles")
+    watch.add_argument("--defects", type=_defect_list, default=None,
+                       help="comma-separated defects to check (default: all enabled)")
+    watch.add_argument("--json", action="store_true", help="print the report as JSON")
+    watch.set_defaults(run=_watch)
+    return parser
+
+
+def _defect_list(text: str) -> list[str]:
+    from harness.detectors import available
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = available()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown defect(s) {', '.join(unknown)}; available: {', '.join(known)}"
+        )
+    return names
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from harness.analysis import analyze
+
+    with _Progress(f"analysing {args.path}") as progress:
+        report = analyze(args.path, args.defects, progress=progress.update)
+    if args.json:
+        print(json.dumps(analysis_json(report), indent=2))
+    else:
+        print(_table(report))
+    return 0
+
+
+def analysis_json(report: PlaybackReport) -> dict:
+    """The `harness analyze --json` contract (DESIGN.md), plus the capture statistics.
+
+    ``av_sync`` is null until an A/V sync detector has measured it: absent evidence is reported
+    as absent, never as a made-up verdict.
+    """
+    av_sync = next((e for e in report.events if e.defect == Defect.AV_SYNC), None)
+    return {
+        "media": report.media.to_dict(),
+        "events": [event.to_dict() for event in report.events],
+        "av_sync": None if av_sync is None else av_sync.detail,
+        "capture": report.stats.to_dict(),
+    }
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from harness.device import open_device
+    from harness.profiles import list_profiles, parse_profile
+
+    if args.check is None:
+        rows = []
+        for name, path in list_profiles(args.profiles_dir):
+            try:
+                profile = parse_profile(path)
+                video = f"{profile.video.backend}:{profile.video.source or '-'}"
+                audio = profile.audio.backend
+            except HarnessError as exc:
+                video, audio = "INVALID", str(exc).splitlines()[0]
+            rows.append((name, video, audio, str(path)))
+        print(_columns(("device", "video", "audio", "profile"), rows))
+        return 0
+    device = open_device(args.check, args.profiles_dir)
+    print(f"checking {device.name} for {args.seconds:g} s ...", file=sys.stderr)
+    report = device.check(seconds=args.seconds)
+    print(_check_summary(device.profile, report))
+    return 0
+
+
+def _check_summary(profile: DeviceProfile, report: PlaybackReport) -> str:
+    stats = report.stats.to_dict()
+    expected = profile.expected
+    lines = [f"device {profile.name}: capture OK"]
+    for key in ("resolution", "measured_fps", "frames_dropped_by_capture",
+                "frames_dropped_by_pipeline", "audio_peak_dbfs", "audio_samples_lost"):
+        lines.append(f"  {key:<27} {stats[key]}")
+    if expected.width and stats["resolution"] != f"{expected.width}x{expected.height}":
+        lines.append(f"  WARNING: expected {expected.width}x{expected.height}")
+    fps = report.stats.measured_fps
+    if expected.fps and fps and abs(fps - expected.fps) > 0.5:
+        lines.append(f"  WARNING: expected {expected.fps:g} fps")
+    return "\n".join(lines)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from harness.device import open_device
+
+    device = open_device(args.device, args.profiles_dir)
+    with _Progress(f"watching {device.name}") as progress:
+        report = device.watch(args.seconds, defects=args.defects, progress=progress.update)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else _table(report))
+    return EXIT_DEFECTS if report.events else 0
+
+
+def _table(report: PlaybackReport) -> str:
+    media = report.media
+    head = f"{media.path}: {media.width}x{media.height}"
+    if media.fps:
+        head += f" @ {media.fps:.3f} fps"
+    if media.sample_rate:
+        head += f", audio {media.sample_rate} Hz x{media.channels}"
+    rows = [(e.defect.value, f"{e.start:.3f}", f"{e.end:.3f}", f"{e.score:.2f}",
+             ", ".join(f"{k}={v}" for k, v in e.detail.items())) for e in report.events]
+    body = _columns(("defect", "start", "end", "score", "detail"), rows) if rows else "no defects found"
+    stats = report.stats
+    capture = (f"{stats.video_frames} frames analysed, {stats.frames_dropped_by_capture} dropped by "
+               f"capture, {stats.frames_dropped_by_pipeline} dropped by harness")
+    return f"{head}\n{body}\n{capture}"
+
+
+def _columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+class _Progress:
+    """Progress on stderr: a live line on a terminal, a line every 10 s of media otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self._last_logged = -10.0
+
+    def __enter__(self) -> _Progress:
+        print(f"{self.label} ...", file=sys.stderr)
+        return self
+
+    def update(self, media_time: float) -> None:
+        if self.tty:
+            print(f"\r{self.label}: {media_time:7.1f} s", end="", file=sys.stderr, flush=True)
+        elif media_time - self._last_logged >= 10.0:
+            print(f"{self.label}: {media_time:.0f} s", file=sys.stderr)
+            self._last_logged = media_time
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
