@@ -44,6 +44,7 @@ IMPAIRMENTS: dict[str, str] = {
     # audio-video (harness/impairments/av.py)
     "av_offset": "harness.impairments.av:AvOffset",
     "av_drift": "harness.impairments.av:AvDrift",
+    "video_delay": "harness.impairments.av:VideoDelay",
 }
 
 
