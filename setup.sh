@@ -51,7 +51,7 @@ npm install --silent --no-fund --no-audit allure-commandline >/dev/null
 say "running the release suite on the simulated device sim01"
 rm -rf allure-results
 set +e
-python3 -m pytest test_suites --device=sim01 --build=demo --alluredir=allure-results -p no:cacheprovider
+python3 -m pytest --device=sim01 --build=demo --alluredir=allure-results -p no:cacheprovider
 suite_rc=$?
 set -e
 

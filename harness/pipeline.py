@@ -69,10 +69,12 @@ class Pipeline:
         self.device = device
         self.capture_timeout = capture_timeout
         self.stats = CaptureStats()
-        self._video = _Lane("video", queue.Queue(video_queue_size),
-                            [d for d in detectors if d.media == "video"])
-        self._audio = _Lane("audio", queue.Queue(audio_queue_size),
-                            [d for d in detectors if d.media == "audio"])
+        self._video = _Lane(
+            "video", queue.Queue(video_queue_size), [d for d in detectors if d.media == "video"]
+        )
+        self._audio = _Lane(
+            "audio", queue.Queue(audio_queue_size), [d for d in detectors if d.media == "audio"]
+        )
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._pending_drops = 0
@@ -89,11 +91,14 @@ class Pipeline:
             for source in self.sources:
                 source.clock_origin = origin
                 stack.enter_context(source)
+            # the watchdog measures the capture, not how long opening the sources took
+            self._video.last_received = self._audio.last_received = time.monotonic()
             threads = [self._start_reader(source) for source in self.sources]
             audio_thread = None
             if self._audio.producers:
-                audio_thread = threading.Thread(target=self._consume_audio, args=(duration,),
-                                                name="harness-audio", daemon=True)
+                audio_thread = threading.Thread(
+                    target=self._consume_audio, args=(duration,), name="harness-audio", daemon=True
+                )
                 audio_thread.start()
             try:
                 self._consume_video(duration, progress)
@@ -109,8 +114,14 @@ class Pipeline:
     # -- readers -------------------------------------------------------------------------------
 
     def _start_reader(self, source: MediaSource) -> threading.Thread:
-        lanes = [lane for lane, wanted in ((self._video, source.provides_video),
-                                           (self._audio, source.provides_audio)) if wanted]
+        lanes = [
+            lane
+            for lane, wanted in (
+                (self._video, source.provides_video),
+                (self._audio, source.provides_audio),
+            )
+            if wanted
+        ]
         for lane in lanes:
             lane.producers += 1
 
@@ -215,14 +226,22 @@ class Pipeline:
                 if self._stop.is_set():
                     return None
                 if time.monotonic() - lane.last_received > self.capture_timeout:
-                    last = self.stats.last_frame_time if lane is self._video else self.stats.last_audio_time
+                    last = (
+                        self.stats.last_frame_time
+                        if lane is self._video
+                        else self.stats.last_audio_time
+                    )
                     raise CaptureLost(self.device, last, self.capture_timeout, lane.name) from None
                 continue
             lane.last_received = time.monotonic()
             if isinstance(item, tuple) and item[1] is _END:
                 source: MediaSource = item[0]
                 if not source.has_end and not self._stop.is_set() and not self._errors:
-                    last = self.stats.last_frame_time if lane is self._video else self.stats.last_audio_time
+                    last = (
+                        self.stats.last_frame_time
+                        if lane is self._video
+                        else self.stats.last_audio_time
+                    )
                     raise CaptureLost(self.device, last, self.capture_timeout, lane.name)
                 lane.producers -= 1
                 if lane.producers == 0:
@@ -254,8 +273,9 @@ class Pipeline:
             for detector in self._video.detectors + self._audio.detectors:
                 events += detector.flush()
         info = _merged_info(self.sources)
-        return PlaybackReport(self.device, sorted(events, key=lambda e: (e.start, e.defect)),
-                              self.stats, info)
+        return PlaybackReport(
+            self.device, sorted(events, key=lambda e: (e.start, e.defect)), self.stats, info
+        )
 
 
 def _merged_info(sources: Sequence[MediaSource]) -> MediaInfo:

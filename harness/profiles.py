@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.detectors.base import DetectorSettings, detector_class
 from harness.errors import ProfileError
 
+if typing.TYPE_CHECKING:
+    from harness.impairments.base import AudioImpairment, VideoImpairment
+
 #: Profiles shipped inside the package (the simulated device), found from any directory.
 BUILTIN_PROFILES_DIR = Path(__file__).parent / "builtin_profiles"
 DEFAULT_DEVICE = "sim01"
@@ -42,7 +45,8 @@ class VideoSource(_Section):
         "with its audio (PyAV); simulated: the built-in simulated device"
     )
     source: int | str | None = Field(
-        None, description="V4L2 index (0 = /dev/video0), file path, or URL (udp://, rtsp://, srt://)"
+        None,
+        description="V4L2 index (0 = /dev/video0), file path, or URL (udp://, rtsp://, srt://)",
     )
     width: PositiveInt | None = Field(None, description="requested capture width in pixels")
     height: PositiveInt | None = Field(None, description="requested capture height in pixels")
@@ -78,11 +82,32 @@ class Control(_Section):
 
 
 class Fault(_Section):
-    """A scripted fault the simulated device injects."""
+    """A scripted fault the simulated device injects: any impairment of ``harness.impairments``
+    (a defect, or a look-alike that must not be flagged), with its parameters."""
 
-    defect: Literal["black_frames", "freeze", "audio_dropout"]
+    defect: str = Field(
+        description="impairment name, e.g. freeze, block_corruption_bitstream, "
+        "audio_hum, film_grain (`harness.impairments.registry.IMPAIRMENTS`)"
+    )
     at: Annotated[float, Field(ge=0)] = Field(description="media time the fault starts (s)")
     duration: PositiveFloat = Field(description="how long it lasts (s)")
+    params: dict[str, Any] = Field(default_factory=dict, description="impairment parameters")
+
+    @model_validator(mode="after")
+    def _known_impairment(self) -> Fault:
+        from harness.impairments.registry import create
+
+        try:
+            create(self.defect, self.at, self.duration, **self.params)
+        except TypeError as exc:  # an unexpected keyword: name the impairment's real ones
+            raise ValueError(f"fault {self.defect!r}: bad params ({exc})") from None
+        return self
+
+    def impairment(self, seed: int) -> VideoImpairment | AudioImpairment:
+        """A fresh impairment instance for one playback."""
+        from harness.impairments.registry import create
+
+        return create(self.defect, self.at, self.duration, seed=seed, **self.params)
 
 
 class Simulation(_Section):
@@ -96,14 +121,18 @@ class Simulation(_Section):
     width: PositiveInt = 1280
     height: PositiveInt = 720
     fps: PositiveFloat = 30.0
-    realtime: bool = Field(True, description="pace output like a live device (false: as fast as possible)")
+    realtime: bool = Field(
+        True, description="pace output like a live device (false: as fast as possible)"
+    )
     capture_artifacts: bool = Field(
-        True, description="add what a real capture path adds: MJPEG noise, limited range, audio noise floor"
+        True,
+        description="add a capture path's look: MJPEG noise, limited range, audio noise floor",
     )
     seed: int = 0
     faults: list[Fault] = Field(default_factory=list)
     stall_at: Annotated[float, Field(ge=0)] | None = Field(
-        None, description="media time the simulated capture stops delivering (rehearses CaptureLost)"
+        None,
+        description="media time the simulated capture stops delivering (rehearses CaptureLost)",
     )
 
 
@@ -113,7 +142,9 @@ class Expected(_Section):
     width: PositiveInt | None = None
     height: PositiveInt | None = None
     fps: PositiveFloat | None = None
-    loudness_lufs: float | None = Field(None, description="integrated loudness target (e.g. -23, -24)")
+    loudness_lufs: float | None = Field(
+        None, description="integrated loudness target (e.g. -23, -24)"
+    )
 
 
 class DeviceProfile(_Section):
@@ -124,7 +155,9 @@ class DeviceProfile(_Section):
     video: VideoSource
     audio: AudioSource = AudioSource()
     control: Control = Control()
-    capture_timeout: PositiveFloat = Field(2.0, description="seconds without video before CaptureLost")
+    capture_timeout: PositiveFloat = Field(
+        2.0, description="seconds without video before CaptureLost"
+    )
     simulation: Simulation | None = None
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     expected: Expected = Expected()
@@ -185,7 +218,9 @@ def parse_profile(path: Path) -> DeviceProfile:
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise ProfileError(f"{path}: a profile is a YAML mapping (name: ..., video: ...), got {type(data).__name__}")
+        raise ProfileError(
+            f"{path}: a profile is a YAML mapping (name:, video: ...), got {type(data).__name__}"
+        )
     problems: list[str] = []
     profile: DeviceProfile | None = None
     try:
@@ -240,7 +275,9 @@ def _explain(error: dict[str, Any], root: type[BaseModel], prefix: tuple = ()) -
     loc = tuple(error["loc"])
     key = ".".join(str(part) for part in (*prefix, *loc)) or "(top level)"
     if error["type"] == "extra_forbidden":
-        allowed = sorted(_model_at(root, loc[:-1]).model_fields) if _model_at(root, loc[:-1]) else []
+        allowed = (
+            sorted(_model_at(root, loc[:-1]).model_fields) if _model_at(root, loc[:-1]) else []
+        )
         allowed = [a for a in allowed if a != "path"]
         guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"did you mean {guess[0]!r}? " if guess else ""

@@ -41,7 +41,9 @@ class CaptureStats:
         self.video_frames += 1
         self.last_frame_time = frame.time
         self._dropped_seen += frame.dropped_before
-        self.frames_dropped_by_capture = max(0, self._dropped_seen - self.frames_dropped_by_pipeline)
+        self.frames_dropped_by_capture = max(
+            0, self._dropped_seen - self.frames_dropped_by_pipeline
+        )
 
     def record_audio(self, block: AudioBlock) -> None:
         import numpy as np
@@ -68,17 +70,31 @@ class CaptureStats:
             return None
         return (self.video_frames - 1) / self.duration
 
+    @property
+    def output_fps(self) -> float | None:
+        """The device's own frame rate: frames delivered plus frames the rig lost, per second.
+
+        Use this, not ``measured_fps``, to check a device's output rate: the rig's drops are
+        not the device's fault.
+        """
+        if self.measured_fps is None:
+            return None
+        lost = self.frames_dropped_by_capture + self.frames_dropped_by_pipeline
+        return (self.video_frames - 1 + lost) / self.duration
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "video_frames": self.video_frames,
             "frames_dropped_by_capture": self.frames_dropped_by_capture,
             "frames_dropped_by_pipeline": self.frames_dropped_by_pipeline,
             "measured_fps": None if self.measured_fps is None else round(self.measured_fps, 3),
+            "output_fps": None if self.output_fps is None else round(self.output_fps, 3),
             "resolution": None if self.width is None else f"{self.width}x{self.height}",
             "audio_blocks": self.audio_blocks,
             "audio_blocks_dropped_by_pipeline": self.audio_blocks_dropped_by_pipeline,
             "audio_samples_lost": self.audio_samples_lost,
-            "audio_peak_dbfs": None if self.audio_peak_dbfs == float("-inf")
+            "audio_peak_dbfs": None
+            if self.audio_peak_dbfs == float("-inf")
             else round(self.audio_peak_dbfs, 1),
         }
 

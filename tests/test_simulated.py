@@ -1,4 +1,4 @@
-"""The simulated device: clean content that moves and sounds, faults placed exactly, capture look."""
+"""The simulated device: clean content that moves and sounds, exact faults, a capture's look."""
 
 from __future__ import annotations
 
@@ -25,13 +25,18 @@ def play(**simulation: object) -> tuple[list[VideoFrame], list[AudioBlock]]:
     items: list[VideoFrame | AudioBlock] = []
     with source:
         source.run(lambda item: items.append(item) or True, threading.Event())
-    return ([i for i in items if isinstance(i, VideoFrame)], [i for i in items if isinstance(i, AudioBlock)])
+    return (
+        [i for i in items if isinstance(i, VideoFrame)],
+        [i for i in items if isinstance(i, AudioBlock)],
+    )
 
 
 def mean_abs_diff(a: VideoFrame, b: VideoFrame) -> float:
     """Mean absolute luma difference at quarter size, where capture noise averages out."""
-    small = [cv2.resize(f.luma, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).astype(np.int16)
-             for f in (a, b)]
+    small = [
+        cv2.resize(f.luma, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA).astype(np.int16)
+        for f in (a, b)
+    ]
     return float(np.mean(np.abs(small[0] - small[1])))
 
 
@@ -59,9 +64,9 @@ def test_clean_content_moves_sounds_and_looks_captured() -> None:
 
 def test_black_fault_is_exact_and_reads_as_captured_black() -> None:
     frames, _ = play(faults=[Fault(defect="black_frames", at=1.0, duration=0.5)])
-    black = [f.seq for f in frames if f.luma.mean() < 20]
+    black = [f.seq for f in frames if f.luma.mean() < 35]
     assert black == list(range(30, 45))
-    assert 14 <= frames[35].luma.mean() <= 18  # limited-range black, not 0
+    assert 14 <= frames[35].luma.mean() <= 32  # black as a capture reads it, never 0
 
 
 def test_freeze_fault_repeats_the_picture_but_never_bit_identical() -> None:
@@ -97,8 +102,9 @@ def test_realtime_run_is_paced_and_stall_is_a_lost_capture() -> None:
 @needs_ffmpeg
 def test_plays_a_media_file_with_faults(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "content.mp4", seconds=2.0)
-    frames, blocks = play(content=str(clip), duration=1.5,
-                          faults=[Fault(defect="black_frames", at=0.4, duration=0.2)])
+    frames, blocks = play(
+        content=str(clip), duration=1.5, faults=[Fault(defect="black_frames", at=0.4, duration=0.2)]
+    )
     assert len(frames) == 38  # frames at 0.00 .. 1.48 s, 25 fps
-    assert [f.seq for f in frames if f.luma.mean() < 20] == list(range(10, 15))
+    assert [f.seq for f in frames if f.luma.mean() < 35] == list(range(10, 15))
     assert blocks[0].sample_rate == 48000 and blocks[-1].time < 1.5

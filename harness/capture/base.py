@@ -54,8 +54,8 @@ class MediaSource(ABC):
     def run(self, emit: Emit, stop: threading.Event) -> None:
         """Read and emit items until the media ends or ``stop`` is set."""
 
-    def close(self) -> None:
-        """Release the source (idempotent)."""
+    def close(self) -> None:  # noqa: B027 - optional hook: sources holding nothing skip it
+        """Release the source (idempotent); the default holds nothing to release."""
 
     @property
     @abstractmethod

@@ -1,10 +1,11 @@
 """The simulated device: plays real or generated content with scripted faults, as a capture sees it.
 
 It is the embedded default (``sim01``), so the whole harness -- pipeline, detectors, pytest
-verdicts, Allure evidence -- runs on any machine. Faults are applied to clean content at exact
-media times, then the capture path's look (limited range, noise, MJPEG; an audio noise floor
-with hum) is added on top, so a frozen picture is not bit-identical and a dropout is the floor,
-never digital zero, exactly as on a real rig.
+verdicts, Allure evidence -- runs on any machine. Faults are the impairments of
+``harness.impairments`` (every simulated defect and look-alike: the same objects the training
+data is made with), applied to clean content at exact media times. Then the capture path's look
+is added on top (limited range, noise, MJPEG; an audio noise floor with hum), so a frozen
+picture is not bit-identical and a dropout is the floor, never digital zero, as on a real rig.
 
 Time: frame ``i`` has pts ``i`` in units of 1/fps, audio sample ``n`` is at n / sample_rate,
 both from zero at the start of the programme. In real-time mode items are paced against
@@ -22,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.capture.base import Emit, MediaSource
+from harness.impairments.base import AudioImpairment, VideoImpairment
 from harness.media import AudioBlock, MediaInfo, VideoFrame
-from harness.profiles import AudioSource, DeviceProfile, Fault, Simulation
+from harness.profiles import AudioSource, DeviceProfile, Simulation
 from harness.simulation.capture_path import VideoCapturePath, captured_audio
 from harness.simulation.content import GeneratedPicture, GeneratedSound
 
@@ -44,6 +46,8 @@ class SimulatedSource(MediaSource):
         self.provides_audio = audio.backend == "simulated"
         self.is_live = simulation.realtime
         self._info: MediaInfo | None = None
+        self._picture: GeneratedPicture | None = None
+        self._sound: GeneratedSound | None = None
 
     @classmethod
     def from_profile(cls, profile: DeviceProfile) -> SimulatedSource:
@@ -62,9 +66,24 @@ class SimulatedSource(MediaSource):
             self._info.sample_rate, self._info.channels = self._audio_format()
             return
         rate, channels = self._audio_format()
-        self._info = MediaInfo(path=f"sim:{sim.content}", duration=sim.duration, fps=sim.fps,
-                               width=sim.width, height=sim.height, sample_rate=rate,
-                               channels=channels)
+        self._info = MediaInfo(
+            path=f"sim:{sim.content}",
+            duration=sim.duration,
+            fps=sim.fps,
+            width=sim.width,
+            height=sim.height,
+            sample_rate=rate,
+            channels=channels,
+        )
+        # built here, not in the reader thread, so set-up never counts against capture_timeout
+        self._picture = GeneratedPicture(sim.width, sim.height, sim.fps, sim.seed)
+        self._sound = (
+            GeneratedSound.at_loudness(
+                self.audio.sample_rate, self.audio.channels, sim.seed, GENERATED_LOUDNESS_LUFS
+            )
+            if self.provides_audio
+            else None
+        )
 
     @property
     def info(self) -> MediaInfo:
@@ -74,34 +93,35 @@ class SimulatedSource(MediaSource):
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         sim = self.simulation
-        faults = _FaultScript(sim.faults)
+        faults = [
+            fault.impairment(seed=sim.seed + number) for number, fault in enumerate(sim.faults)
+        ]
+        video_faults = [f for f in faults if isinstance(f, VideoImpairment)]
+        audio_faults = [f for f in faults if isinstance(f, AudioImpairment)]
         rng = np.random.default_rng(sim.seed)
         origin = self.clock_origin if self.clock_origin is not None else time.monotonic()
         look: VideoCapturePath | None = None
-        held: np.ndarray | None = None  # the picture a freeze keeps showing
         for item in self._content():
             if stop.is_set():
                 return
             if sim.stall_at is not None and item.time >= sim.stall_at:
                 stop.wait()  # a dead capture: nothing more, ever
                 return
-            if sim.realtime and (delay := origin + item.time - time.monotonic()) > 0:
-                if stop.wait(delay):
-                    return
+            pace = origin + item.time - time.monotonic() if sim.realtime else 0.0
+            if pace > 0 and stop.wait(pace):
+                return
             if isinstance(item, VideoFrame):
                 image = item.bgr
-                if faults.active("freeze", item.time) and held is not None:
-                    image = held
-                else:
-                    held = image
-                if faults.active("black_frames", item.time):
-                    image = np.zeros_like(image)
+                for fault in video_faults:
+                    image = fault.apply(item.seq, item.time, image).image
                 if sim.capture_artifacts:
                     look = look or VideoCapturePath(item.width, item.height, rng)
                     image = look(image)
                 emit(VideoFrame.from_bgr(image, item.pts, item.time_base, item.seq))
             else:
-                samples = faults.silence(item)
+                samples = item.samples
+                for fault in audio_faults:
+                    samples = fault.apply(item.start, samples, item.sample_rate)
                 if sim.capture_artifacts:
                     samples = captured_audio(samples, item.sample_rate, rng, start=item.start)
                 emit(AudioBlock(samples, item.sample_rate, item.start))
@@ -121,10 +141,9 @@ class SimulatedSource(MediaSource):
         """Frames and audio blocks interleaved in media-time order."""
         sim = self.simulation
         time_base = 1 / Fraction(sim.fps).limit_denominator(10_000)
-        picture = GeneratedPicture(sim.width, sim.height, sim.fps, sim.seed)
-        rate, channels = self.audio.sample_rate, self.audio.channels
-        sound = (GeneratedSound(rate, channels, sim.seed, GENERATED_LOUDNESS_LUFS)
-                 if self.provides_audio else None)
+        picture, sound = self._picture, self._sound
+        assert picture is not None, "_generated() before open()"
+        rate = self.audio.sample_rate
         block = max(1, int(self.audio.block_seconds * rate))
         next_sample = 0
         frames = int(sim.duration * sim.fps)
@@ -139,42 +158,12 @@ class SimulatedSource(MediaSource):
         from harness.capture.recording import RecordingSource
 
         rate, channels = self._audio_format()
-        source = RecordingSource(path, with_audio=self.provides_audio, sample_rate=rate,
-                                 channels=channels)
+        source = RecordingSource(
+            path, with_audio=self.provides_audio, sample_rate=rate, channels=channels
+        )
         with source:
             for item in source.items():
                 if item.time < self.simulation.duration:
                     yield item
                 elif isinstance(item, VideoFrame):
                     return  # audio is interleaved slightly ahead: only video ends the programme
-
-
-#: Fault windows are compared with this slack, so 0.4 + 0.2 covers frames up to 0.56 s and not
-#: the frame at 0.6 s that float addition would otherwise let in.
-_TIME_EPSILON = 1e-6
-
-
-class _FaultScript:
-    """The scripted faults, asked by media time."""
-
-    def __init__(self, faults: list[Fault]) -> None:
-        self.faults = faults
-
-    def active(self, defect: str, at: float) -> bool:
-        return any(
-            f.defect == defect and f.at - _TIME_EPSILON <= at < f.at + f.duration - _TIME_EPSILON
-            for f in self.faults
-        )
-
-    def silence(self, block: AudioBlock) -> np.ndarray:
-        """The block's samples with every scripted dropout zeroed, sample-exact."""
-        samples = block.samples
-        for fault in self.faults:
-            if fault.defect != "audio_dropout":
-                continue
-            first = round(fault.at * block.sample_rate) - block.start
-            last = round((fault.at + fault.duration) * block.sample_rate) - block.start
-            if last > 0 and first < len(samples):
-                samples = samples.copy() if samples is block.samples else samples
-                samples[max(0, first) : max(0, last)] = 0.0
-        return samples

@@ -46,7 +46,11 @@ class VideoCapturePath:
     _MARGIN = 32
 
     def __init__(
-        self, width: int, height: int, rng: np.random.Generator, quality: int = 75,
+        self,
+        width: int,
+        height: int,
+        rng: np.random.Generator,
+        quality: int = 75,
         noise_sigma: float = 1.5,
     ) -> None:
         self.rng = rng

@@ -8,6 +8,8 @@ so clean content gives a clean verdict and every defect found is one that was in
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Notes of a pentatonic scale (Hz) the music-like soundtrack draws from.
@@ -44,22 +46,35 @@ class GeneratedPicture:
         x = int(spare_x * (0.5 + 0.5 * np.sin(2 * np.pi * t / 17.0)))
         y = int(spare_y * (0.5 + 0.5 * np.sin(2 * np.pi * t / 11.0)))
         image = self._scene[y : y + self.height, x : x + self.width].copy()
-        ball = (int(self.width * (0.5 + 0.4 * np.sin(2 * np.pi * t / 3.0))),
-                int(self.height * (0.5 + 0.35 * np.cos(2 * np.pi * t / 2.3))))
+        ball = (
+            int(self.width * (0.5 + 0.4 * np.sin(2 * np.pi * t / 3.0))),
+            int(self.height * (0.5 + 0.35 * np.cos(2 * np.pi * t / 2.3))),
+        )
         cv2.circle(image, ball, max(8, self.height // 12), (40, 200, 250), -1)
-        cv2.putText(image, f"{t:8.3f} s  #{index}", (self.height // 20, self.height // 10),
-                    cv2.FONT_HERSHEY_SIMPLEX, self.height / 600, (255, 255, 255),
-                    max(1, self.height // 300), cv2.LINE_AA)
+        cv2.putText(
+            image,
+            f"{t:8.3f} s  #{index}",
+            (self.height // 20, self.height // 10),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            self.height / 600,
+            (255, 255, 255),
+            max(1, self.height // 300),
+            cv2.LINE_AA,
+        )
         return image
 
 
 class GeneratedSound:
     """Music-like audio: plucked notes every half second, a soft drum on each beat."""
 
-    def __init__(self, sample_rate: int, channels: int, seed: int, loudness_lufs: float) -> None:
+    def __init__(self, sample_rate: int, channels: int, seed: int, gain: float = 1.0) -> None:
         self.sample_rate, self.channels, self.seed = sample_rate, channels, seed
-        self._gain = 1.0
-        self._gain = self._gain_for(loudness_lufs)
+        self._gain = gain
+
+    @classmethod
+    def at_loudness(cls, sample_rate: int, channels: int, seed: int, lufs: float) -> GeneratedSound:
+        """The soundtrack scaled to an integrated loudness of ``lufs`` (BS.1770)."""
+        return cls(sample_rate, channels, seed, _calibrated_gain(sample_rate, channels, seed, lufs))
 
     def samples(self, start: int, count: int) -> np.ndarray:
         """``count`` samples from sample index ``start``, shape (count, channels)."""
@@ -78,12 +93,15 @@ class GeneratedSound:
         pan = np.linspace(0.9, 1.1, self.channels)[np.newaxis, :]
         return (mono[:, np.newaxis] * pan).astype(np.float32)
 
-    def _gain_for(self, loudness_lufs: float) -> float:
-        import pyloudnorm
 
-        probe = self.samples(0, self.sample_rate * 10)
-        measured = pyloudnorm.Meter(self.sample_rate).integrated_loudness(probe)
-        return float(10 ** ((loudness_lufs - measured) / 20))
+@functools.lru_cache(maxsize=16)
+def _calibrated_gain(sample_rate: int, channels: int, seed: int, loudness_lufs: float) -> float:
+    """Gain that puts the soundtrack at ``loudness_lufs`` (measured once per format and seed)."""
+    import pyloudnorm
+
+    probe = GeneratedSound(sample_rate, channels, seed).samples(0, sample_rate * 10)
+    measured = pyloudnorm.Meter(sample_rate).integrated_loudness(probe)
+    return float(10 ** ((loudness_lufs - measured) / 20))
 
 
 def _hashed_noise(n: np.ndarray, seed: int) -> np.ndarray:
