@@ -13,6 +13,7 @@ from harness.capture.simulated import SimulatedSource
 from harness.errors import CaptureLost
 from harness.media import AudioBlock, VideoFrame
 from harness.pipeline import Pipeline
+from harness.impairments.registry import IMPAIRMENTS
 from harness.profiles import AudioSource, Fault, Simulation
 from tests.media_files import make_clip, needs_ffmpeg
 
@@ -108,3 +109,26 @@ def test_plays_a_media_file_with_faults(tmp_path: Path) -> None:
     assert len(frames) == 38  # frames at 0.00 .. 1.48 s, 25 fps
     assert [f.seq for f in frames if f.luma.mean() < 35] == list(range(10, 15))
     assert blocks[0].sample_rate == 48000 and blocks[-1].time < 1.5
+
+
+CLEAN_RUN: dict[str, tuple[list[VideoFrame], list[AudioBlock]]] = {}
+
+
+def clean_run() -> tuple[list[VideoFrame], list[AudioBlock]]:
+    if not CLEAN_RUN:
+        CLEAN_RUN["run"] = play(duration=1.5, width=160, height=96)
+    return CLEAN_RUN["run"]
+
+
+@pytest.mark.parametrize("name", sorted(IMPAIRMENTS))
+def test_every_impairment_can_be_a_scripted_fault(name: str) -> None:
+    frames, blocks = play(
+        duration=1.5, width=160, height=96, faults=[Fault(defect=name, at=0.5, duration=0.5)]
+    )
+    clean_frames, clean_blocks = clean_run()
+    in_window = [i for i, f in enumerate(frames) if 0.5 <= f.time < 1.0]
+    video_changed = any(not np.array_equal(frames[i].bgr, clean_frames[i].bgr) for i in in_window)
+    audio = np.concatenate([b.samples for b in blocks])[24000:48000]
+    clean_audio = np.concatenate([b.samples for b in clean_blocks])[24000:48000]
+    assert video_changed or not np.array_equal(audio, clean_audio)
+    assert np.array_equal(frames[0].bgr, clean_frames[0].bgr)  # before the fault: untouched
