@@ -13,7 +13,6 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-
 from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
@@ -32,8 +31,11 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         return args.run(args)
     except HarnessError as exc:
@@ -52,8 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="check a recording or catalogue file")
     analyze.add_argument("path", help="media file (any container/codec FFmpeg reads)")
     analyze.add_argument("--json", action="store_true", help="print the JSON contract to stdout")
-    analyze.add_argument("--defects", type=_defect_list, default=None,
-                         help="comma-separated defects to check (default: all available)")
+    analyze.add_argument(
+        "--defects",
+        type=_defect_list,
+        default=None,
+        help="comma-separated defects to check (default: all available)",
+    )
     analyze.set_defaults(run=_analyze)
 
     devices = commands.add_parser("devices", help="list device profiles, or check one's capture")
@@ -66,8 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--device", default="sim01", help="device profile name (default sim01)")
     watch.add_argument("--seconds", type=float, default=10.0, help="media seconds to watch")
     watch.add_argument("--profiles-dir", help="directory of device profiles")
-    watch.add_argument("--defects", type=_defect_list, default=None,
-                       help="comma-separated defects to check (default: all enabled)")
+    watch.add_argument(
+        "--defects",
+        type=_defect_list,
+        default=None,
+        help="comma-separated defects to check (default: all enabled)",
+    )
     watch.add_argument("--json", action="store_true", help="print the report as JSON")
     watch.set_defaults(run=_watch)
     return parser
@@ -122,7 +132,8 @@ def _devices(args: argparse.Namespace) -> int:
         for name, path in list_profiles(args.profiles_dir):
             try:
                 profile = parse_profile(path)
-                video = f"{profile.video.backend}:{profile.video.source or '-'}"
+                source = profile.video.source
+                video = f"{profile.video.backend}:{'-' if source is None else source}"
                 audio = profile.audio.backend
             except HarnessError as exc:
                 video, audio = "INVALID", str(exc).splitlines()[0]
@@ -140,8 +151,14 @@ def _check_summary(profile: DeviceProfile, report: PlaybackReport) -> str:
     stats = report.stats.to_dict()
     expected = profile.expected
     lines = [f"device {profile.name}: capture OK"]
-    for key in ("resolution", "measured_fps", "frames_dropped_by_capture",
-                "frames_dropped_by_pipeline", "audio_peak_dbfs", "audio_samples_lost"):
+    for key in (
+        "resolution",
+        "measured_fps",
+        "frames_dropped_by_capture",
+        "frames_dropped_by_pipeline",
+        "audio_peak_dbfs",
+        "audio_samples_lost",
+    ):
         lines.append(f"  {key:<27} {stats[key]}")
     if expected.width and stats["resolution"] != f"{expected.width}x{expected.height}":
         lines.append(f"  WARNING: expected {expected.width}x{expected.height}")
@@ -168,19 +185,35 @@ def _table(report: PlaybackReport) -> str:
         head += f" @ {media.fps:.3f} fps"
     if media.sample_rate:
         head += f", audio {media.sample_rate} Hz x{media.channels}"
-    rows = [(e.defect.value, f"{e.start:.3f}", f"{e.end:.3f}", f"{e.score:.2f}",
-             ", ".join(f"{k}={v}" for k, v in e.detail.items())) for e in report.events]
-    body = _columns(("defect", "start", "end", "score", "detail"), rows) if rows else "no defects found"
+    rows = [
+        (
+            e.defect.value,
+            f"{e.start:.3f}",
+            f"{e.end:.3f}",
+            f"{e.score:.2f}",
+            ", ".join(f"{k}={v}" for k, v in e.detail.items()),
+        )
+        for e in report.events
+    ]
+    body = (
+        _columns(("defect", "start", "end", "score", "detail"), rows)
+        if rows
+        else "no defects found"
+    )
     stats = report.stats
-    capture = (f"{stats.video_frames} frames analysed, {stats.frames_dropped_by_capture} dropped by "
-               f"capture, {stats.frames_dropped_by_pipeline} dropped by harness")
+    capture = (
+        f"{stats.video_frames} frames analysed, {stats.frames_dropped_by_capture} dropped by "
+        f"capture, {stats.frames_dropped_by_pipeline} dropped by harness"
+    )
     return f"{head}\n{body}\n{capture}"
 
 
 def _columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     return "\n".join(lines)
 
 

@@ -37,9 +37,10 @@ start() {
         return 0
     fi
     mkdir -p "$STATE_DIR"
+    # rate=48000: the harness records at 48 kHz, so nothing between stimulus and capture resamples.
     cat >"$CONFIG" <<'EOF'
 load-module module-native-protocol-unix auth-anonymous=1
-load-module module-null-sink sink_name=nullsink
+load-module module-null-sink sink_name=nullsink rate=48000
 EOF
     # --log-target=file: the daemon's stderr is gone once it forks, and a failed start must be
     # explainable from the CI log.

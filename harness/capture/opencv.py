@@ -15,7 +15,9 @@ the session's ``clock_origin`` (shared with the audio source, so A/V land on one
 microseconds. That includes a roughly constant decode/transport delay, which A/V-sync
 calibration absorbs per rig. Frames already queued when reading starts (FFmpeg buffers what
 arrives while it probes a stream, ~1-3 s) are discarded, so the first frame handed out is a
-current one and the timeline does not start with a burst of stale, bunched-up frames.
+current one and the timeline does not start with a burst of stale, bunched-up frames. A frame
+FFmpeg returns only after its read timeout is a decoder flush of a dead stream, not live video:
+the capture ends there.
 
 Drop heuristic. A capture card that loses frames delivers the next one late: when two
 consecutive reads are more than 1.5 nominal frame intervals apart, ``round(gap / interval) - 1``
@@ -37,6 +39,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from harness.capture.base import Emit, MediaSource
 from harness.errors import CaptureError
@@ -50,9 +53,9 @@ _V4L2_PATH = re.compile(r"^/dev/video(\d+)$")
 DROP_GAP_INTERVALS = 1.5
 #: Frame rates reported outside this range are treated as unknown (no drop detection).
 _PLAUSIBLE_FPS = (1.0, 300.0)
-#: While catching up to live, a read faster than this fraction of a frame interval returned a
-#: frame that was already waiting (stale); the first read that has to wait longer is live.
-_STALE_READ_INTERVALS = 0.25
+#: While catching up to live, a read that blocked this fraction of a frame interval or more
+#: waited for a new frame (instead of returning one already queued).
+_WAITED_READ_INTERVALS = 0.5
 #: A read that took this fraction of the read timeout or more hit the timeout.
 _TIMED_OUT = 0.9
 #: Catching up never discards more than this much media (a source faster than its nominal fps
@@ -177,7 +180,9 @@ class OpenCVSource(MediaSource):
             raise CaptureError(
                 f"nothing received from {url} within {self.open_timeout:g} s: is the sender "
                 "(encoder, device or ffmpeg) running and sending to this address and port, and "
-                "does a firewall let it through? Try `ffplay " + url + "`."
+                f"does a firewall let it through? Try `ffplay {url}`. Joining a running stream "
+                "also waits for its next keyframe: keep them under a second apart (ffmpeg "
+                "`-g 30`; x264's default is 250 frames)."
             )
         return cap
 
@@ -225,7 +230,7 @@ class OpenCVSource(MediaSource):
                 if self._closed:
                     self._release()
 
-    def _read(self) -> tuple[bool, object]:
+    def _read(self) -> tuple[bool, np.ndarray | None]:
         with self._lock:
             if self._cap is None or self._closed:
                 return False, None
@@ -239,7 +244,7 @@ class OpenCVSource(MediaSource):
                     return
                 ok, image = self._cap.read()
                 position_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
-            if not ok:
+            if not ok or image is None:
                 return  # end of file
             emit(VideoFrame.from_bgr(image, round(position_ms * 1000), MICROSECONDS, seq=seq))
             seq += 1
@@ -249,7 +254,7 @@ class OpenCVSource(MediaSource):
         ok, image, read_at = self._catch_up(stop)
         seq = 0
         previous: float | None = None
-        while ok and not stop.is_set():
+        while ok and image is not None and not stop.is_set():
             frame = VideoFrame.from_bgr(image, round((read_at - self.clock_origin) * 1_000_000),
                                         MICROSECONDS, seq=seq)
             if previous is not None:
@@ -266,19 +271,27 @@ class OpenCVSource(MediaSource):
         if not ok and not stop.is_set():
             log.warning("%s: no frame for %g s; the capture ended", self.name, self.read_timeout)
 
-    def _catch_up(self, stop: threading.Event) -> tuple[bool, object, float]:
-        """Discard frames that were queued before reading began; return the first live one."""
-        stale_read = _STALE_READ_INTERVALS * (self._interval or 1 / 30)
+    def _catch_up(self, stop: threading.Event) -> tuple[bool, np.ndarray | None, float]:
+        """Discard frames queued before reading began; return the first live one.
+
+        A read that returns a waiting frame takes well under a millisecond, one that waits for
+        a live frame most of a frame interval. Two waiting reads in a row mean the queue is
+        empty (one alone can be a scheduling hiccup on a busy machine), so the frame of the
+        second is live; the first of the two is discarded, which costs one live frame.
+        """
+        waited = _WAITED_READ_INTERVALS * (self._interval or 1 / 30)
         started = time.monotonic()
         discarded = 0
+        waits_in_a_row = 0
         while True:
             before = time.monotonic()
             ok, image = self._read()
             read_at = time.monotonic()
-            live = read_at - before >= stale_read or read_at - started >= _MAX_CATCH_UP_S
-            if not ok or live or stop.is_set():
+            waits_in_a_row = waits_in_a_row + 1 if read_at - before >= waited else 0
+            if (not ok or stop.is_set() or waits_in_a_row == 2
+                    or read_at - started >= _MAX_CATCH_UP_S):
                 if discarded:
-                    log.debug("%s: discarded %d stale frames queued at open", self.name, discarded)
+                    log.debug("%s: discarded %d frames queued at open", self.name, discarded)
                 return ok, image, read_at
             discarded += 1
 

@@ -55,9 +55,12 @@ class RecordingSource(MediaSource):
     def from_profile(cls, profile: DeviceProfile) -> RecordingSource:
         audio = profile.audio
         wants_audio = audio.backend == "recording"
-        return cls(str(profile.video.source), with_audio=wants_audio,
-                   sample_rate=audio.sample_rate if wants_audio else None,
-                   channels=audio.channels if wants_audio else None)
+        return cls(
+            str(profile.video.source),
+            with_audio=wants_audio,
+            sample_rate=audio.sample_rate if wants_audio else None,
+            channels=audio.channels if wants_audio else None,
+        )
 
     def open(self) -> None:
         if not self.path.is_file():
@@ -65,11 +68,14 @@ class RecordingSource(MediaSource):
         try:
             container = av.open(str(self.path))
         except av.error.FFmpegError as exc:
-            raise MediaError(f"{self.path}: cannot be decoded ({exc}); is it a media file?") from None
+            raise MediaError(
+                f"{self.path}: cannot be decoded ({exc}); is it a media file?"
+            ) from None
         if not container.streams.video:
             container.close()
-            raise MediaError(f"{self.path}: has no video stream; only audio+video or video files "
-                             "can be analysed")
+            raise MediaError(
+                f"{self.path}: has no video stream; only audio+video or video files can be analysed"
+            )
         self._container = container
         video = container.streams.video[0]
         video.thread_type = "AUTO"
@@ -81,8 +87,12 @@ class RecordingSource(MediaSource):
         duration = container.duration / av.time_base if container.duration else None
         fps = float(video.average_rate) if video.average_rate else None
         self._info = MediaInfo(
-            path=str(self.path), duration=duration, fps=fps, width=video.width,
-            height=video.height, sample_rate=self.sample_rate if audio else None,
+            path=str(self.path),
+            duration=duration,
+            fps=fps,
+            width=video.width,
+            height=video.height,
+            sample_rate=self.sample_rate if audio else None,
             channels=self.channels if audio else None,
         )
 
@@ -115,7 +125,8 @@ class RecordingSource(MediaSource):
         origin = Fraction(container.start_time or 0, av.time_base)
         resampler = (
             av.AudioResampler(format="flt", layout=_layout(self.channels), rate=self.sample_rate)
-            if self.provides_audio else None
+            if self.provides_audio
+            else None
         )
         seq = 0
         next_sample: int | None = None
@@ -148,7 +159,9 @@ class RecordingSource(MediaSource):
             log.warning("%s: undecodable packet skipped (%s)", self.path, exc)
 
 
-def _video_frame(frame: av.VideoFrame, time_base: Fraction, origin: Fraction, seq: int) -> VideoFrame:
+def _video_frame(
+    frame: av.VideoFrame, time_base: Fraction, origin: Fraction, seq: int
+) -> VideoFrame:
     pts = frame.pts if frame.pts is not None else seq
     offset = round(origin / time_base)
 
