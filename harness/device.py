@@ -68,8 +68,12 @@ class Device:
 
     def check(self, seconds: float = 3.0) -> PlaybackReport:
         """Open the capture and read for a few seconds with no detectors: is the rig healthy?"""
-        pipeline = Pipeline(sources_for(self.profile), [], device=self.name,
-                            capture_timeout=self.profile.capture_timeout)
+        pipeline = Pipeline(
+            sources_for(self.profile),
+            [],
+            device=self.name,
+            capture_timeout=self.profile.capture_timeout,
+        )
         report = pipeline.run(duration=seconds)
         if report.stats.video_frames == 0:
             raise CaptureError(f"device {self.name!r} delivered no video frames in {seconds:g} s")

@@ -39,8 +39,10 @@ class CaptureLost(CaptureError):
         self.media = media
         #: what was analysed before the capture died (a PlaybackReport), so nothing is lost
         self.partial = None
-        last = f"no {media} was ever received" if last_frame_time is None else (
-            f"last {media} at media time {last_frame_time:.3f} s"
+        last = (
+            f"no {media} was ever received"
+            if last_frame_time is None
+            else (f"last {media} at media time {last_frame_time:.3f} s")
         )
         super().__init__(
             f"CaptureLost(device={device!r}, last_frame_time={last_frame_time}): no {media} for "

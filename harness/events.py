@@ -34,6 +34,13 @@ class Defect(StrEnum):
     CAPTIONS = "captions"
 
 
+#: A picture that is black or one solid colour is also, trivially, frozen: report the specific
+#: defect only, so one incident is one event.
+_SUBSUMED_BY = {Defect.FREEZE: (Defect.BLACK_FRAMES, Defect.SOLID_COLOR)}
+#: How far (s) a subsumed event may stick out of the one covering it (detectors decide edges
+#: frame by frame, on different statistics).
+_COVER_SLACK = 0.1
+
 AUDIO_DEFECTS = frozenset(d for d in Defect if d.value.startswith("audio_") or d is Defect.LOUDNESS)
 
 
@@ -84,9 +91,26 @@ class Event:
     def describe(self) -> str:
         """One readable line: defect, time span, score and the detail that explains it."""
         detail = ", ".join(f"{key}={_fmt(value)}" for key, value in self.detail.items())
-        text = f"{self.defect.value:<17} {self.start:8.3f}-{self.end:8.3f} s  score {self.score:.2f}"
+        text = (
+            f"{self.defect.value:<17} {self.start:8.3f}-{self.end:8.3f} s  score {self.score:.2f}"
+        )
         return f"{text}  ({detail})" if detail else text
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def without_subsumed(events: list[Event]) -> list[Event]:
+    """Drop events that only restate a more specific one over the same span (a black screen
+    is not also reported as a freeze)."""
+
+    def covered(event: Event) -> bool:
+        return any(
+            other.defect in _SUBSUMED_BY.get(event.defect, ())
+            and other.start - _COVER_SLACK <= event.start
+            and event.end <= other.end + _COVER_SLACK
+            for other in events
+        )
+
+    return [event for event in events if not covered(event)]

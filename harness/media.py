@@ -11,6 +11,7 @@ report) asks, and every DSP detector shares one small analysis-size luma plane p
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,9 +70,9 @@ class VideoFrame:
         """A frame whose pixels are converted on first use; ``decode(fmt)`` takes "bgr24"/"gray"."""
         return cls(pts, time_base, width, height, seq, _decode=decode)
 
-    @property
+    @functools.cached_property
     def time(self) -> float:
-        """Media time in seconds."""
+        """Media time in seconds (derived from pts once; detectors read it often)."""
         return float(self.pts * self.time_base)
 
     @property

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from harness.capture.base import MediaSource
 from harness.detectors.base import Detector
 from harness.errors import CaptureError, CaptureLost
-from harness.events import Event
+from harness.events import Event, without_subsumed
 from harness.media import AudioBlock, MediaInfo, VideoFrame
 from harness.results import CaptureStats, PlaybackReport
 
@@ -273,9 +273,8 @@ class Pipeline:
             for detector in self._video.detectors + self._audio.detectors:
                 events += detector.flush()
         info = _merged_info(self.sources)
-        return PlaybackReport(
-            self.device, sorted(events, key=lambda e: (e.start, e.defect)), self.stats, info
-        )
+        events = sorted(without_subsumed(events), key=lambda e: (e.start, e.defect))
+        return PlaybackReport(self.device, events, self.stats, info)
 
 
 def _merged_info(sources: Sequence[MediaSource]) -> MediaInfo:

@@ -57,6 +57,8 @@ class _Harness:
     build: str
     profiles_dir: Path | None
     evidence: EvidenceMode
+    #: names of the devices this session's tests run on, in order (an ordered set)
+    used: dict[str, None] = field(default_factory=dict)
     _profiles: dict[str, DeviceProfile] = field(default_factory=dict)
 
     @property
@@ -126,9 +128,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _device_list(value: str) -> list[str]:
     entries = [entry.strip() for entry in value.split(",")]
-    if not all(_DEVICE_ENTRY.fullmatch(entry) for entry in entries) or len(set(entries)) < len(
-        entries
-    ):
+    well_formed = all(_DEVICE_ENTRY.fullmatch(entry) for entry in entries)
+    if not well_formed or len(set(entries)) != len(entries):
         raise pytest.UsageError(
             f"--device={value!r}: expected NAME or NAME,NAME,... with distinct profile names "
             "(letters, digits, '.', '_', '-') or paths to .yaml profiles, e.g. --device=tv01,tv02"
@@ -170,10 +171,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    del config.stash[_STATE]
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One test per ``--device``; session scope groups the tests of each device together."""
     if "device_name" not in metafunc.fixturenames:
@@ -204,6 +201,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(
                 reason=f"device {profile.name} captures no audio (audio.backend: none)"
             ))
+        state.used[profile.name] = None
         if _allure_active(config):
             _label(item, profile.name, state.build)
 
@@ -306,22 +304,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         from harness.report.allure import attach_reports
 
         mode = item.config.stash[_STATE].evidence
-        attach_reports(reports, evidence=report.failed or mode == "always")
+        try:
+            attach_reports(reports, evidence=report.failed or mode == "always")
+        except Exception as exc:  # evidence is a courtesy: a rendering bug must not end the run
+            item.warn(pytest.PytestWarning(f"harness: evidence not attached: {exc!r}"))
     return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write environment.properties and categories.json into the results folder.
 
-    At the end, not the start, because ``--clean-alluredir`` wipes the folder at startup; only
-    in the controller under xdist, so workers do not race writing the same files.
+    At the end, not the start, because ``--clean-alluredir`` wipes the folder at startup; and
+    only by a session that ran device tests, so a project that merely has this plugin installed
+    keeps its own files. (Under xdist every worker writes the same content, atomically.)
     """
     config = session.config
-    if not _allure_active(config) or hasattr(config, "workerinput"):
+    state = config.stash[_STATE]
+    if not state.used or not _allure_active(config):
         return
     from harness.report.environment import write_categories, write_environment
 
     results = Path(config.option.allure_report_dir)
-    state = config.stash[_STATE]
-    write_environment(results, devices=[Path(d).stem for d in state.devices], build=state.build)
+    write_environment(results, devices=list(state.used), build=state.build)
     write_categories(results)

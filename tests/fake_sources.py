@@ -17,9 +17,17 @@ class FrameSource(MediaSource):
 
     backend_name = "fake"
 
-    def __init__(self, count: int = 30, fps: float = 30.0, live: bool = True, has_end: bool = True,
-                 stall_after: int | None = None, fail_after: int | None = None,
-                 pace: bool = False, audio: bool = False) -> None:
+    def __init__(
+        self,
+        count: int = 30,
+        fps: float = 30.0,
+        live: bool = True,
+        has_end: bool = True,
+        stall_after: int | None = None,
+        fail_after: int | None = None,
+        pace: bool = False,
+        audio: bool = False,
+    ) -> None:
         self.count, self.fps, self.is_live, self.has_end = count, fps, live, has_end
         self.stall_after, self.fail_after, self.pace = stall_after, fail_after, pace
         self.provides_audio = audio
@@ -33,9 +41,14 @@ class FrameSource(MediaSource):
 
     @property
     def info(self) -> MediaInfo:
-        return MediaInfo(path="fake", fps=self.fps, width=64, height=36,
-                         sample_rate=48000 if self.provides_audio else None,
-                         channels=1 if self.provides_audio else None)
+        return MediaInfo(
+            path="fake",
+            fps=self.fps,
+            width=64,
+            height=36,
+            sample_rate=48000 if self.provides_audio else None,
+            channels=1 if self.provides_audio else None,
+        )
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         time_base = Fraction(1, 1000)

@@ -23,8 +23,10 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def read_all(path: Path, **kwargs: object) -> tuple[list[VideoFrame], list[AudioBlock]]:
     with RecordingSource(path, **kwargs) as source:
         items = list(source.items())
-    return ([i for i in items if isinstance(i, VideoFrame)],
-            [i for i in items if isinstance(i, AudioBlock)])
+    return (
+        [i for i in items if isinstance(i, VideoFrame)],
+        [i for i in items if isinstance(i, AudioBlock)],
+    )
 
 
 def test_every_frame_and_sample_on_the_file_clock(clip: Path) -> None:
@@ -59,7 +61,13 @@ def test_resamples_and_downmixes_on_request(clip: Path) -> None:
 def test_info(clip: Path) -> None:
     with RecordingSource(clip) as source:
         info = source.info
-    assert (info.width, info.height, info.fps, info.sample_rate, info.channels) == (320, 240, 25, 48000, 2)
+    assert (info.width, info.height, info.fps, info.sample_rate, info.channels) == (
+        320,
+        240,
+        25,
+        48000,
+        2,
+    )
     assert info.duration == pytest.approx(3.0, abs=0.1)
 
 
@@ -79,8 +87,9 @@ def test_truncated_file_keeps_what_decodes(clip: Path, tmp_path: Path) -> None:
     path = tmp_path / "truncated.ts"
     import subprocess
 
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-c", "copy", str(path)],
-                   check=True)
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-c", "copy", str(path)], check=True
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     frames, _ = read_all(path)

@@ -12,17 +12,20 @@ and ``benchmarks/video_dsp_vs_ffmpeg.py`` compare against the same reference the
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from harness.capture.recording import RecordingSource
 from harness.detectors.base import Detector
 from harness.events import Event
 from harness.media import VideoFrame
@@ -34,6 +37,7 @@ WIDTH, HEIGHT = 640, 360
 FPS = 25
 
 Picture = np.ndarray  # H x W x 3 uint8 BGR, full range
+Interval = tuple[float, float | None]  # seconds; an end of None is still open
 
 
 # -- still pictures ---------------------------------------------------------------------------
@@ -136,9 +140,10 @@ def view(canvas: Picture, x: float, y: float, width: int = WIDTH, height: int = 
     return cv2.getRectSubPix(canvas, (width, height), center)
 
 
-def pan(canvas: Picture, count: int, px_per_frame: float, start: float = 0.0) -> list[Picture]:
-    """``count`` views of a horizontal camera pan over ``canvas``."""
-    return [view(canvas, start + i * px_per_frame, 0.0) for i in range(count)]
+def pan(canvas: Picture, count: int, px_per_frame: float, width: int = WIDTH) -> list[Picture]:
+    """``count`` views, ``width`` wide and as tall as ``canvas``, of a horizontal camera pan."""
+    height = canvas.shape[0]
+    return [view(canvas, i * px_per_frame, 0.0, width, height) for i in range(count)]
 
 
 def with_moving_object(picture: Picture, count: int, amplitude_px: float) -> list[Picture]:
@@ -170,13 +175,24 @@ def capture(
     fps: int = FPS,
     quality: int = 70,
     noise_sigma: float = 1.5,
+    start: int = 0,
 ) -> list[VideoFrame]:
-    """The pictures as a capture card delivers them, as VideoFrames on a 1/fps clock."""
+    """The pictures as a capture card delivers them, as VideoFrames on a 1/fps clock.
+
+    ``start`` is the index (and pts) of the first frame, to continue an earlier capture.
+    """
     time_base = Fraction(1, fps)
     return [
         VideoFrame.from_bgr(captured_video(p, rng, quality, noise_sigma), i, time_base, seq=i)
-        for i, p in enumerate(pictures)
+        for i, p in enumerate(pictures, start)
     ]
+
+
+def drop(frames: list[VideoFrame], first: int, count: int) -> list[VideoFrame]:
+    """The frames with ``count`` of them lost by the capture card from index ``first`` on."""
+    kept = frames[:first] + frames[first + count :]
+    kept[first] = dataclasses.replace(kept[first], dropped_before=count)
+    return kept
 
 
 def detect(detector: Detector, frames: Iterable[VideoFrame]) -> list[Event]:
@@ -185,6 +201,11 @@ def detect(detector: Detector, frames: Iterable[VideoFrame]) -> list[Event]:
     for frame in frames:
         events += detector.process(frame)
     return events + detector.flush()
+
+
+def frame_spans(events: Iterable[Event], fps: int = FPS) -> list[tuple[int, int]]:
+    """Each event's start and end as frame indices (rounded: exact to half a frame)."""
+    return [(round(event.start * fps), round(event.end * fps)) for event in events]
 
 
 # -- FFmpeg reference -------------------------------------------------------------------------
@@ -212,6 +233,8 @@ def encode_capture(
     with subprocess.Popen(command, stdin=subprocess.PIPE) as encoder:
         assert encoder.stdin is not None
         for picture in itertools.chain([first], pictures):
+            if picture.shape != first.shape:
+                raise ValueError(f"picture of {picture.shape} in a clip of {first.shape}")
             encoder.stdin.write(sensor_noise(limited_range(picture), noise_sigma, rng).tobytes())
         encoder.stdin.close()
         if encoder.wait() != 0:
@@ -219,26 +242,15 @@ def encode_capture(
 
 
 def decode(path: Path) -> Iterator[VideoFrame]:
-    """The clip's frames through PyAV, converted lazily, as the file capture backend does."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        for seq, frame in enumerate(container.decode(stream)):
-            yield VideoFrame.lazy(
-                frame.width, frame.height, frame.pts, stream.time_base,
-                _converter(frame), seq=seq,
-            )  # fmt: skip
-
-
-def _converter(frame: object) -> Callable[[str], np.ndarray]:
-    return lambda fmt: frame.to_ndarray(format=fmt)  # type: ignore[attr-defined]
+    """The clip's frames as ``harness analyze`` reads them (the PyAV recording backend)."""
+    with RecordingSource(path, with_audio=False) as source:
+        yield from (item for item in source.items() if isinstance(item, VideoFrame))
 
 
 _INTERVAL = re.compile(r"(black|freeze)_(start|end):\s*([0-9.]+)")
 
 
-def ffmpeg_intervals(path: Path, video_filter: str) -> list[tuple[float, float | None]]:
+def ffmpeg_intervals(path: Path, video_filter: str) -> list[Interval]:
     """Run one FFmpeg detection filter (e.g. ``"blackdetect=d=1"``) and parse its intervals.
 
     Both filters log ``*_start`` and ``*_end`` times to stderr; an interval still open at the end
@@ -249,10 +261,35 @@ def ffmpeg_intervals(path: Path, video_filter: str) -> list[tuple[float, float |
          "-an", "-f", "null", "-"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    intervals: list[tuple[float, float | None]] = []
+    intervals: list[Interval] = []
     for _, edge, value in _INTERVAL.findall(result.stdout + result.stderr):
         if edge == "start":
             intervals.append((float(value), None))
         elif intervals and intervals[-1][1] is None:
             intervals[-1] = (intervals[-1][0], float(value))
     return intervals
+
+
+def match_intervals(
+    truths: Sequence[tuple[float, float]], found: Sequence[Interval]
+) -> tuple[list[tuple[float, float] | None], int]:
+    """Score detected intervals against the true ones.
+
+    Returns, for each true interval, the (start, end) absolute errors in seconds of the detected
+    interval that overlaps it most (None when none does; an open end is an infinite error), and
+    the number of detected intervals that overlap no true one (false positives).
+    """
+    closed = [(start, math.inf if end is None else end) for start, end in found]
+
+    def overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+        return min(a[1], b[1]) - max(a[0], b[0])
+
+    errors: list[tuple[float, float] | None] = []
+    for truth in truths:
+        best = max(closed, key=lambda interval: overlap(interval, truth), default=None)
+        if best is None or overlap(best, truth) <= 0:
+            errors.append(None)
+        else:
+            errors.append((abs(best[0] - truth[0]), abs(best[1] - truth[1])))
+    false = sum(all(overlap(interval, truth) <= 0 for truth in truths) for interval in closed)
+    return errors, false

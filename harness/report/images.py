@@ -39,8 +39,12 @@ def annotate(bgr: np.ndarray, lines: Sequence[str]) -> np.ndarray:
 
 
 def encode_png(bgr: np.ndarray) -> bytes:
-    """PNG bytes of a BGR image (lossless: compression must not add artefacts to evidence)."""
-    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    """PNG bytes of a BGR image: lossless, so compression adds no artefacts to the evidence.
+
+    Fastest zlib level: captured video is noisy and barely compresses further (a 720p frame is
+    1.12 MB at level 1 in 54 ms, 1.02 MB at level 6 in 336 ms).
+    """
+    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError(f"PNG encoding failed for an image of shape {bgr.shape}")
     return encoded.tobytes()

@@ -1,0 +1,103 @@
+"""Attach playback reports to the current Allure test.
+
+For each report: the events and the capture statistics as JSON (cheap, always), then, when
+evidence is wanted, what a human needs to judge each event in seconds: its frames with a caption
+(defect, time span, score, detail) and, for audio, a WAV snippet to listen to.
+
+``allure.attach`` does nothing without ``--alluredir``; the plugin still calls this module only
+when Allure results are written, because rendering evidence is the expensive part.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import allure
+
+from harness.events import Event
+from harness.report.audio import encode_wav
+from harness.report.images import annotate, encode_png
+from harness.results import PlaybackReport
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    body: bytes
+    mime: str
+    extension: str
+
+
+#: Turns one event into attachments. A new kind of evidence (heat maps, spectrograms) is one more
+#: function in EVIDENCE, below.
+Renderer = Callable[[str, Event], Iterator[Attachment]]
+
+
+def frames(device: str, event: Event) -> Iterator[Attachment]:
+    """Each evidence frame ("before", "at", ...) as a PNG with a caption strip."""
+    assert event.evidence is not None
+    for label, frame in event.evidence.frames:
+        caption = [f"{_title(event)}  score {event.score:.2f}",
+                   f"{device}: {label} the defect, frame at {frame.time:.3f} s"]
+        if event.detail:
+            caption.append(_detail(event))
+        image = encode_png(annotate(frame.bgr, caption))
+        yield Attachment(f"{_title(event)}: {label} frame", image, "image/png", "png")
+
+
+def audio(device: str, event: Event) -> Iterator[Attachment]:
+    """The audio around the event, to listen to (Allure has no WAV type: MIME and extension)."""
+    assert event.evidence is not None
+    if event.evidence.audio is not None:
+        yield Attachment(f"{_title(event)}: audio", encode_wav(event.evidence.audio),
+                         "audio/wav", "wav")
+
+
+EVIDENCE: tuple[Renderer, ...] = (frames, audio)
+
+
+def attach_reports(reports: Sequence[PlaybackReport], *, evidence: bool) -> None:
+    """Attach every report of one test; names get a "watch N" prefix when there are several."""
+    for number, report in enumerate(reports, start=1):
+        prefix = f"watch {number}: " if len(reports) > 1 else ""
+        for attachment in attachments(report, evidence=evidence):
+            allure.attach(attachment.body, name=prefix + attachment.name,
+                          attachment_type=attachment.mime, extension=attachment.extension)
+
+
+def attachments(report: PlaybackReport, *, evidence: bool) -> Iterator[Attachment]:
+    """What one report contributes: events and capture JSON, then per-event evidence."""
+    yield _json("events", [event.to_dict() for event in report.events])
+    yield _json("capture", {"device": report.device, "media": report.media.to_dict(),
+                            "stats": report.stats.to_dict()})
+    if not evidence:
+        return
+    for event in report.events:
+        if event.evidence is not None:
+            for render in EVIDENCE:
+                yield from render(report.device, event)
+
+
+def _json(name: str, data: Any) -> Attachment:
+    body = json.dumps(data, indent=2, default=_plain).encode()
+    return Attachment(name, body, "application/json", "json")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars in event details become plain numbers; anything else its text."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def _title(event: Event) -> str:
+    return f"{event.defect.value} {event.start:.3f}-{event.end:.3f} s"
+
+
+
+def _detail(event: Event) -> str:
+    return ", ".join(
+        f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in event.detail.items()
+    )
