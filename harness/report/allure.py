@@ -20,6 +20,7 @@ import allure
 from harness.events import Event
 from harness.report.audio import encode_wav
 from harness.report.images import annotate, encode_png
+from harness.report.spectrogram import spectrogram_image
 from harness.results import PlaybackReport
 
 
@@ -56,7 +57,18 @@ def audio(device: str, event: Event) -> Iterator[Attachment]:
                          "audio/wav", "wav")
 
 
-EVIDENCE: tuple[Renderer, ...] = (frames, audio)
+def spectrogram(device: str, event: Event) -> Iterator[Attachment]:
+    """The audio around the event as a captioned spectrogram, to see what to listen for."""
+    assert event.evidence is not None
+    snippet = event.evidence.audio
+    if snippet is not None and len(snippet.samples) > 64:
+        caption = [f"{_title(event)}  score {event.score:.2f}",
+                   f"{device}: audio {snippet.time:.3f}-{snippet.end_time:.3f} s, 30 Hz-12 kHz"]
+        image = annotate(spectrogram_image(snippet.samples, snippet.sample_rate), caption)
+        yield Attachment(f"{_title(event)}: spectrogram", encode_png(image), "image/png", "png")
+
+
+EVIDENCE: tuple[Renderer, ...] = (frames, audio, spectrogram)
 
 
 def attach_reports(reports: Sequence[PlaybackReport], *, evidence: bool) -> None:
@@ -93,7 +105,6 @@ def _plain(value: Any) -> Any:
 
 def _title(event: Event) -> str:
     return f"{event.defect.value} {event.start:.3f}-{event.end:.3f} s"
-
 
 
 def _detail(event: Event) -> str:
