@@ -77,7 +77,7 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     print(f"clip: {args.seconds} s 1920x1080 @ 30 fps, 48 kHz stereo; detectors: "
-          f"{', '.join(d.detector.defect.value for d in detectors)}")
+          f"{', '.join(d.detector.name for d in detectors)}")
     print(f"frames {report.stats.video_frames}, audio blocks {report.stats.audio_blocks}, "
           f"events {len(report.events)}")
     print(f"wall {wall:.2f} s -> real-time factor {media_seconds / wall:.1f}x "
@@ -85,7 +85,7 @@ def main() -> int:
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     for timed in detectors:
         per_call = 1000 * timed.seconds / max(1, timed.calls)
-        print(f"  {timed.detector.defect.value:<14} {per_call:6.3f} ms per {timed.media} item, "
+        print(f"  {timed.detector.name:<14} {per_call:6.3f} ms per {timed.media} item, "
               f"{timed.seconds:6.2f} s total")
     return 0
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness.capture.recording import RecordingSource
-from harness.detectors import available, create
+from harness.detectors import available, create, detectors_for
 from harness.pipeline import Pipeline
 from harness.results import PlaybackReport
 
@@ -16,11 +16,11 @@ def analyze(
     defects: Iterable[str] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> PlaybackReport:
-    """Run the detectors (all available, or ``defects``) over a media file, every frame.
+    """Run every detector (or those looking for ``defects``) over a media file, every frame.
 
     Raises MediaError (one line, says why) when the file cannot be analysed.
     """
-    detectors = [create(name) for name in (defects if defects is not None else available())]
-    source = RecordingSource(path)
-    pipeline = Pipeline([source], detectors, device=str(path))
-    return pipeline.run(progress=progress)
+    names = detectors_for(defects) if defects is not None else available()
+    pipeline = Pipeline([RecordingSource(path)], [create(n) for n in names], device=str(path))
+    report = pipeline.run(progress=progress)
+    return report if defects is None else report.only(defects)

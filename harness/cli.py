@@ -84,10 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _defect_list(text: str) -> list[str]:
-    from harness.detectors import available
+    from harness.detectors import detectable
 
     names = [name.strip() for name in text.split(",") if name.strip()]
-    known = available()
+    known = detectable()
     unknown = [name for name in names if name not in known]
     if unknown:
         raise argparse.ArgumentTypeError(
@@ -114,11 +114,10 @@ def analysis_json(report: PlaybackReport) -> dict:
     ``av_sync`` is null until an A/V sync detector has measured it: absent evidence is reported
     as absent, never as a made-up verdict.
     """
-    av_sync = next((e for e in report.events if e.defect == Defect.AV_SYNC), None)
     return {
         "media": report.media.to_dict(),
         "events": [event.to_dict() for event in report.events],
-        "av_sync": None if av_sync is None else av_sync.detail,
+        "av_sync": report.summaries.get(Defect.AV_SYNC.value),
         "capture": report.stats.to_dict(),
     }
 

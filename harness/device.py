@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from harness.capture import sources_for
-from harness.detectors import available, create
+from harness.detectors import available, create, detectors_for
 from harness.detectors.base import Detector
 from harness.errors import CaptureError
 from harness.pipeline import Pipeline
@@ -35,8 +35,8 @@ class Device:
         return f"Device({self.name!r}, video={self.profile.video.backend})"
 
     def detectors(self, defects: Iterable[str] | None = None) -> list[Detector]:
-        """Build the enabled detectors (all available ones, or just ``defects``)."""
-        names = list(defects) if defects is not None else available()
+        """Build the enabled detectors, or those that look for ``defects`` (defect names)."""
+        names = detectors_for(defects) if defects is not None else available()
         built = []
         for name in names:
             settings = self.profile.detector_settings(name)
@@ -64,7 +64,8 @@ class Device:
             device=self.name,
             capture_timeout=profile.capture_timeout,
         )
-        return pipeline.run(duration=seconds, progress=progress)
+        report = pipeline.run(duration=seconds, progress=progress)
+        return report if defects is None else report.only(defects)
 
     def check(self, seconds: float = 3.0) -> PlaybackReport:
         """Open the capture and read for a few seconds with no detectors: is the rig healthy?"""

@@ -269,12 +269,15 @@ class Pipeline:
 
     def _report(self, flush: bool) -> PlaybackReport:
         events = self._video.events + self._audio.events
+        summaries = {}
         if flush:
             for detector in self._video.detectors + self._audio.detectors:
                 events += detector.flush()
+                if (summary := detector.summary()) is not None:
+                    summaries.update(summary)
         info = _merged_info(self.sources)
         events = sorted(without_subsumed(events), key=lambda e: (e.start, e.defect))
-        return PlaybackReport(self.device, events, self.stats, info)
+        return PlaybackReport(self.device, events, self.stats, info, summaries)
 
 
 def _merged_info(sources: Sequence[MediaSource]) -> MediaInfo:

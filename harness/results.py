@@ -7,7 +7,7 @@ harness lost are a rig problem, reported here, never an event a test could fail 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.errors import DefectFound
@@ -107,6 +107,15 @@ class PlaybackReport:
     events: list[Event]
     stats: CaptureStats
     media: MediaInfo
+    #: whole-programme results by name (e.g. "av_sync": {"verdict": ..., "offset_ms": ...})
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def only(self, defects: Iterable[str]) -> PlaybackReport:
+        """The same report restricted to some defects (a detector may report several)."""
+        wanted = {Defect(name) for name in defects}
+        kept = [event for event in self.events if event.defect in wanted]
+        summaries = {k: v for k, v in self.summaries.items() if k in {d.value for d in wanted}}
+        return replace(self, events=kept, summaries=summaries)
 
     def of(self, defect: str | Defect) -> list[Event]:
         """Events of one defect."""
@@ -140,5 +149,6 @@ class PlaybackReport:
             "device": self.device,
             "media": self.media.to_dict(),
             "events": [event.to_dict() for event in self.events],
+            "summaries": self.summaries,
             "capture": self.stats.to_dict(),
         }

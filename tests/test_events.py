@@ -41,3 +41,11 @@ def test_defect_found_lists_every_event_and_is_an_assertion() -> None:
     assert lines[0] == "2 defect(s) on device 'tv01':"
     assert lines[1].strip().startswith("freeze") and "3.000-" in lines[1]
     assert lines[2].strip().startswith("audio_dropout")
+
+
+def test_registry_maps_defects_to_detectors() -> None:
+    from harness.detectors import available, detectable, detectors_for
+
+    assert {"black_frames", "freeze", "audio_dropout", "loudness"} <= set(available())
+    assert "freeze" in detectable() and "captions" not in detectable()
+    assert detectors_for(["freeze", "loudness"]) == ["freeze", "loudness"]

@@ -58,7 +58,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     message = str(error.value)
     assert "audio.sample_rate: Input should be greater than 0 (got -1)" in message
     assert "detectors.freeze.min_duraton: unknown key" in message
-    assert "detectors.blurr: no detector for 'blurr'; available detectors:" in message
+    assert "detectors.blurr: no detector named 'blurr'; available detectors:" in message
 
 
 @pytest.mark.parametrize(

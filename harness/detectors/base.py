@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import ClassVar, Generic, Literal, TypeVar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,11 +38,24 @@ SettingsT = TypeVar("SettingsT", bound=DetectorSettings)
 
 
 class Detector(ABC, Generic[Item, SettingsT]):
-    """Base of all detectors: one defect name, one media kind, a settings model."""
+    """Base of all detectors: a registry name, the defects it reports, one media kind, settings.
 
+    A detector reporting a single defect just sets ``defect``; its ``name`` and ``defects``
+    follow. One reporting several (the audio artifact classifier: hum, hiss, distortion, clicks)
+    sets ``name`` and ``defects``.
+    """
+
+    name: ClassVar[str]
+    defects: ClassVar[tuple[Defect, ...]]
     defect: ClassVar[Defect]
     media: ClassVar[Literal["video", "audio"]]
     Settings: ClassVar[type[DetectorSettings]]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "defect" in cls.__dict__:
+            cls.defects = cls.__dict__.get("defects", (cls.defect,))
+            cls.name = cls.__dict__.get("name", cls.defect.value)
 
     def __init__(self, settings: SettingsT | None = None) -> None:
         self.settings: SettingsT = settings if settings is not None else self.Settings()  # type: ignore[assignment]
@@ -53,30 +68,60 @@ class Detector(ABC, Generic[Item, SettingsT]):
         """End of stream: return events still open (default: none)."""
         return []
 
+    def summary(self) -> dict[str, Any] | None:
+        """A whole-programme result beside the events, read after ``flush`` (e.g. the A/V sync
+        verdict and offset); None when the detector has none."""
+        return None
 
-#: defect name -> "module:Class". Modules register nothing at import; this table is the registry,
-#: so an unknown name can list every valid one without importing anything.
-BUILTIN_DETECTORS: dict[Defect, str] = {
-    Defect.BLACK_FRAMES: "harness.detectors.video.black:BlackFrameDetector",
-    Defect.FREEZE: "harness.detectors.video.freeze:FreezeDetector",
-    Defect.AUDIO_DROPOUT: "harness.detectors.audio.dropout:AudioDropoutDetector",
-    Defect.LOUDNESS: "harness.detectors.audio.loudness:LoudnessDetector",
+
+@dataclass(frozen=True)
+class Registration:
+    """Where a detector lives and what it reports, known without importing it."""
+
+    target: str  #: "module:Class"
+    defects: tuple[Defect, ...]
+
+
+#: detector name -> registration. This table is the registry: an unknown name can list every
+#: valid one, and ``--defects`` can pick detectors, without importing any detector module.
+BUILTIN_DETECTORS: dict[str, Registration] = {
+    "black_frames": Registration(
+        "harness.detectors.video.black:BlackFrameDetector", (Defect.BLACK_FRAMES,)
+    ),
+    "freeze": Registration("harness.detectors.video.freeze:FreezeDetector", (Defect.FREEZE,)),
+    "audio_dropout": Registration(
+        "harness.detectors.audio.dropout:AudioDropoutDetector", (Defect.AUDIO_DROPOUT,)
+    ),
+    "loudness": Registration(
+        "harness.detectors.audio.loudness:LoudnessDetector", (Defect.LOUDNESS,)
+    ),
 }
 
 
 def available() -> list[str]:
-    """Names of the defects a detector exists for, in contract order."""
-    return [defect.value for defect in Defect if defect in BUILTIN_DETECTORS]
+    """Names of the registered detectors."""
+    return list(BUILTIN_DETECTORS)
+
+
+def detectable() -> list[str]:
+    """Defect names some registered detector reports, in contract order."""
+    reported = {d for registration in BUILTIN_DETECTORS.values() for d in registration.defects}
+    return [defect.value for defect in Defect if defect in reported]
+
+
+def detectors_for(defects: Iterable[str]) -> list[str]:
+    """The detectors needed to look for ``defects`` (defect names)."""
+    wanted = {Defect(name) for name in defects}
+    return [name for name, reg in BUILTIN_DETECTORS.items() if wanted & set(reg.defects)]
 
 
 def detector_class(name: str) -> type[Detector]:
-    """The detector class for a defect name; a clear ValueError lists valid names otherwise."""
+    """The detector class for a detector name; a clear ValueError lists valid names otherwise."""
     try:
-        defect = Defect(name)
-        target = BUILTIN_DETECTORS[defect]
-    except (ValueError, KeyError):
+        target = BUILTIN_DETECTORS[name].target
+    except KeyError:
         known = ", ".join(available())
-        raise ValueError(f"no detector for {name!r}; available detectors: {known}") from None
+        raise ValueError(f"no detector named {name!r}; available detectors: {known}") from None
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
