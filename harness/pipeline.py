@@ -70,10 +70,10 @@ class Pipeline:
         self.capture_timeout = capture_timeout
         self.stats = CaptureStats()
         self._video = _Lane(
-            "video", queue.Queue(video_queue_size), [d for d in detectors if d.media == "video"]
+            "video", queue.Queue(video_queue_size), [d for d in detectors if d.media != "audio"]
         )
         self._audio = _Lane(
-            "audio", queue.Queue(audio_queue_size), [d for d in detectors if d.media == "audio"]
+            "audio", queue.Queue(audio_queue_size), [d for d in detectors if d.media != "video"]
         )
         self._stop = threading.Event()
         self._errors: list[BaseException] = []

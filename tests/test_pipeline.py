@@ -145,3 +145,34 @@ def test_a_profile_without_video_is_refused() -> None:
     source.provides_video = False
     with pytest.raises(CaptureError, match="no video source"):
         Pipeline([source], [], device="tv01")
+
+
+class AvRecorder(Detector[VideoFrame | AudioBlock, DetectorSettings]):
+    """Records what an "av" detector is fed, and whether two calls ever overlapped."""
+
+    defect = Defect.AV_SYNC
+    media = "av"
+    Settings = DetectorSettings
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames = self.blocks = 0
+        self.busy = self.overlapped = False
+
+    def process(self, item: VideoFrame | AudioBlock) -> list[Event]:
+        self.overlapped |= self.busy
+        self.busy = True
+        time.sleep(0.0005)
+        if isinstance(item, VideoFrame):
+            self.frames += 1
+        else:
+            self.blocks += 1
+        self.busy = False
+        return []
+
+
+def test_av_detectors_see_both_media_one_call_at_a_time() -> None:
+    detector = AvRecorder()
+    Pipeline([FrameSource(count=120, live=False, audio=True)], [detector], device="fake").run()
+    assert (detector.frames, detector.blocks) == (120, 120)
+    assert not detector.overlapped

@@ -13,8 +13,9 @@ nothing to a run that does not use it.
 from __future__ import annotations
 
 import importlib
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -48,7 +49,10 @@ class Detector(ABC, Generic[Item, SettingsT]):
     name: ClassVar[str]
     defects: ClassVar[tuple[Defect, ...]]
     defect: ClassVar[Defect]
-    media: ClassVar[Literal["video", "audio"]]
+    #: "video" or "audio": fed that medium. "av": fed both, frames from the video thread and
+    #: blocks from the audio thread; the base serialises the calls (``process`` is never run
+    #: twice at once), so an A/V detector only buffers, it never locks.
+    media: ClassVar[Literal["video", "audio", "av"]]
     Settings: ClassVar[type[DetectorSettings]]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -59,6 +63,8 @@ class Detector(ABC, Generic[Item, SettingsT]):
 
     def __init__(self, settings: SettingsT | None = None) -> None:
         self.settings: SettingsT = settings if settings is not None else self.Settings()  # type: ignore[assignment]
+        if self.media == "av":
+            self.process = _serialised(self.process)  # type: ignore[method-assign]
 
     @abstractmethod
     def process(self, item: Item) -> list[Event]:
@@ -72,6 +78,16 @@ class Detector(ABC, Generic[Item, SettingsT]):
         """A whole-programme result beside the events, read after ``flush`` (e.g. the A/V sync
         verdict and offset); None when the detector has none."""
         return None
+
+
+def _serialised(process: Callable[[Any], list[Event]]) -> Callable[[Any], list[Event]]:
+    lock = threading.Lock()
+
+    def locked(item: Any) -> list[Event]:
+        with lock:
+            return process(item)
+
+    return locked
 
 
 @dataclass(frozen=True)
