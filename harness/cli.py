@@ -80,6 +80,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--json", action="store_true", help="print the report as JSON")
     watch.set_defaults(run=_watch)
+
+    simulate = commands.add_parser(
+        "simulate", help="write a labelled dataset of a simulated defect"
+    )
+    simulate.add_argument(
+        "--defect",
+        required=True,
+        metavar="IMPAIRMENT",
+        help="impairment name (a defect or a look-alike; see docs/impairments.md)",
+    )
+    simulate.add_argument("--count", type=int, required=True, help="samples to write")
+    simulate.add_argument(
+        "--out", required=True, help="output directory (labels.jsonl, clips/, masks/)"
+    )
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--corpus", help="pristine corpus directory (default: generated content)")
+    simulate.add_argument(
+        "--split", choices=("train", "val", "test"), help="only sources of this split"
+    )
+    simulate.add_argument("--clip-seconds", type=float, default=3.0, help="length of each sample")
+    simulate.add_argument(
+        "--params",
+        type=json.loads,
+        default=None,
+        help="impairment parameters as JSON, e.g. '{\"level_dbfs\": -40}'",
+    )
+    simulate.set_defaults(run=_simulate)
+
+    corpus = commands.add_parser("corpus", help="the pristine content corpus")
+    corpus_commands = corpus.add_subparsers(required=True, metavar="ACTION")
+    build = corpus_commands.add_parser("build", help="fetch packages and build the corpus")
+    build.add_argument("--out", required=True, help="corpus directory")
+    build.add_argument(
+        "--only",
+        type=lambda t: [x for x in t.split(",") if x],
+        help="comma-separated source ids to build (default: all)",
+    )
+    build.add_argument("--seed", type=int, default=0, help="split assignment seed")
+    build.add_argument("--cache", help="package download cache (default ~/.cache/vqa-harness)")
+    build.set_defaults(run=_corpus_build)
     return parser
 
 
@@ -175,6 +215,49 @@ def _watch(args: argparse.Namespace) -> int:
         report = device.watch(args.seconds, defects=args.defects, progress=progress.update)
     print(json.dumps(report.to_dict(), indent=2) if args.json else _table(report))
     return EXIT_DEFECTS if report.events else 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.impairments.datasets import write_dataset
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rsimulating {args.defect}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+        labels = write_dataset(
+            args.defect,
+            args.count,
+            Path(args.out),
+            seed=args.seed,
+            corpus=Path(args.corpus) if args.corpus else None,
+            split=args.split,
+            clip_seconds=args.clip_seconds,
+            params=args.params,
+            progress=progress,
+        )
+    except (ValueError, TypeError) as exc:  # unknown impairment or parameter
+        raise HarnessError(str(exc)) from None
+    print(file=sys.stderr)
+    print(labels)
+    return 0
+
+
+def _corpus_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.corpus import build_corpus
+
+    manifest = build_corpus(
+        Path(args.out),
+        progress=lambda line: print(line, file=sys.stderr),
+        only=args.only,
+        seed=args.seed,
+        cache_dir=Path(args.cache) if args.cache else None,
+    )
+    print(f"{len(manifest.items)} items in {args.out}/manifest.json")
+    return 0
 
 
 def _table(report: PlaybackReport) -> str:
