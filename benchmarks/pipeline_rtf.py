@@ -27,11 +27,10 @@ from harness.pipeline import Pipeline
 
 
 class Timed:
-    """Wraps a detector and accumulates the time it spends."""
+    """Wraps a detector, accumulating the time its ``process`` takes; all else is delegated."""
 
     def __init__(self, detector: Detector) -> None:
         self.detector, self.seconds, self.calls = detector, 0.0, 0
-        self.media = detector.media
 
     def process(self, item):  # noqa: ANN001, ANN201 - same contract as the wrapped detector
         start = time.perf_counter()
@@ -40,8 +39,8 @@ class Timed:
         self.calls += 1
         return events
 
-    def flush(self):  # noqa: ANN201
-        return self.detector.flush()
+    def __getattr__(self, name: str):  # noqa: ANN204 - media, flush, summary, ...
+        return getattr(self.detector, name)
 
 
 def make_clip(path: Path, seconds: int) -> None:

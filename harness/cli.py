@@ -149,7 +149,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def analysis_json(report: PlaybackReport) -> dict:
-    """The `harness analyze --json` contract (DESIGN.md), plus the capture statistics.
+    """The `harness analyze --json` contract (DESIGN.md), plus whole-programme summaries (e.g.
+    integrated loudness) and the capture statistics.
 
     ``av_sync`` is null until an A/V sync detector has measured it: absent evidence is reported
     as absent, never as a made-up verdict.
@@ -158,6 +159,7 @@ def analysis_json(report: PlaybackReport) -> dict:
         "media": report.media.to_dict(),
         "events": [event.to_dict() for event in report.events],
         "av_sync": report.summaries.get(Defect.AV_SYNC.value),
+        "summaries": report.summaries,
         "capture": report.stats.to_dict(),
     }
 

@@ -187,17 +187,20 @@ class AudioHistory:
             self._blocks.popleft()
 
     def snippet(self, start_time: float, end_time: float) -> AudioBlock | None:
-        """Audio between two media times (clipped to what is still held), or None."""
+        """Audio between two media times (clipped to what is still held), or None.
+
+        Audio lost between blocks is filled with silence, so the snippet's time axis stays true.
+        """
         if not self._blocks:
             return None
         rate = self._blocks[0].sample_rate
-        first, last = int(start_time * rate), int(end_time * rate)
-        parts = [
-            block.samples[max(0, first - block.start) : max(0, last - block.start)]
-            for block in self._blocks
-            if block.end > first and block.start < last
-        ]
-        if not parts:
+        first = max(int(start_time * rate), self._blocks[0].start)
+        last = min(int(end_time * rate), self._blocks[-1].end)
+        if last <= first:
             return None
-        start = max(first, self._blocks[0].start)
-        return AudioBlock(np.concatenate(parts), rate, start)
+        samples = np.zeros((last - first, self._blocks[0].channels), np.float32)
+        for block in self._blocks:
+            lo, hi = max(first, block.start), min(last, block.end)
+            if lo < hi:
+                samples[lo - first : hi - first] = block.samples[lo - block.start : hi - block.start]
+        return AudioBlock(samples, rate, first)

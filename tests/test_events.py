@@ -49,3 +49,17 @@ def test_registry_maps_defects_to_detectors() -> None:
     assert {"black_frames", "freeze", "audio_dropout", "loudness"} <= set(available())
     assert "freeze" in detectable() and "captions" not in detectable()
     assert detectors_for(["freeze", "loudness"]) == ["freeze", "loudness"]
+
+
+def test_audio_history_snippet_keeps_its_time_axis_across_lost_audio() -> None:
+    import numpy as np
+
+    from harness.media import AudioBlock, AudioHistory
+
+    history = AudioHistory(seconds=10)
+    history.append(AudioBlock(np.ones((100, 1), np.float32), 1000, 0))
+    history.append(AudioBlock(np.ones((100, 1), np.float32), 1000, 150))  # 50 samples lost
+    snippet = history.snippet(0.05, 0.2)
+    assert snippet is not None and snippet.start == 50 and len(snippet.samples) == 150
+    assert snippet.samples[:50].all() and not snippet.samples[50:100].any()
+    assert snippet.samples[100:].all()

@@ -15,15 +15,18 @@ short-term loudness of short-form content at target + 5 LU).
 
 The K-weighting coefficients are pyloudnorm's, from its ``Meter`` with ``filter_class="DeMan"``:
 those reproduce BS.1770's published 48 kHz coefficients exactly (and derive them for other rates),
-so a 1 kHz sine at -23 dBFS reads -23.0 as EBU Tech 3341 requires. pyloudnorm's default
-("K-weighting", RBJ cookbook biquads) reads that sine 0.04-0.06 LU low at 48 kHz and up to 0.09 LU
-at 22.05 kHz; this meter matches pyloudnorm's DeMan meter to 0.01 LU and its default to 0.1 LU.
+so a -23 dBFS sine at 997 Hz (the standard's calibration point) reads -23.000, as FFmpeg's
+ebur128 does to 0.01 LU. pyloudnorm's default ("K-weighting", RBJ cookbook biquads) reads about
+0.04 LU low at 44.1/48 kHz and 0.09 LU at 22.05 kHz; this meter matches pyloudnorm's DeMan meter
+to 0.01 LU and its default to 0.1 LU (benchmarks/README.md).
 
 Audio lost between blocks (a jump in ``AudioBlock.start``, a capture overflow counted by the
 pipeline) is simply not measured; the programme still spans first to last sample.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyloudnorm
@@ -134,6 +137,18 @@ class LoudnessDetector(Detector[AudioBlock, LoudnessSettings]):
         if seconds >= self.settings.min_programme_s:
             events += self._integrated_event(seconds)
         return events
+
+    def summary(self) -> dict[str, Any] | None:
+        """The programme's loudness whether or not it failed, for reports: {"loudness": {...}}."""
+        if not self._rate:
+            return None
+        integrated, lra = self.integrated()
+        return {self.defect.value: {
+            "integrated_lufs": round(integrated, 2) if np.isfinite(integrated) else None,
+            "lra": None if lra is None else round(lra, 1),
+            "target_lufs": self.settings.target_lufs,
+            "programme_s": round(self._seen / self._rate, 1),
+        }}
 
     def _add_steps(self, energy: np.ndarray) -> None:
         """Split the block's per-sample energy at the 100 ms step boundaries of the programme."""
