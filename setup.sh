@@ -22,9 +22,9 @@ say() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # ffmpeg: live test streams and reference filters; pulseaudio + libasound2-plugins: a real audio
-# server PortAudio reaches; sox/espeak-ng: audio stimuli; a JRE renders the Allure report.
-APT_PACKAGES=(ffmpeg pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins sox espeak-ng
-              default-jre-headless)
+# server PortAudio reaches; sox/espeak-ng: audio stimuli; a JRE renders the Allure report (demo).
+APT_PACKAGES=(ffmpeg pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins sox espeak-ng)
+if [ "$demo" -eq 1 ] && ! command -v java >/dev/null; then APT_PACKAGES+=(default-jre-headless); fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
