@@ -90,50 +90,16 @@ def test_unknown_impairment_and_missing_corpus_are_clear_errors(tmp_path: Path) 
         write_dataset("audio_hum", 1, tmp_path / "out", corpus=tmp_path / "corpus")
 
 
+def simulate(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "harness.cli", "simulate", "--defect", "audio_hum", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
 def test_cli_writes_a_dataset(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "simulate",
-            "--defect",
-            "audio_hum",
-            "--count",
-            "2",
-            "--seed",
-            "1",
-            "--out",
-            str(tmp_path),
-            "--clip-seconds",
-            "1.5",
-            "--params",
-            '{"level_dbfs": -30}',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = simulate("--count", "2", "--seed", "1", "--out", str(tmp_path), "--clip-seconds",
+                      "1.5", "--params", '{"level_dbfs": -30}')
     assert result.returncode == 0, result.stderr
     labels = rows(Path(result.stdout.strip()))
     assert [row["params"]["level_dbfs"] for row in labels] == [-30, -30]
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "simulate",
-            "--defect",
-            "audio_hum",
-            "--count",
-            "1",
-            "--out",
-            str(tmp_path / "x"),
-            "--params",
-            '{"levl": 1}',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = simulate("--count", "1", "--out", str(tmp_path / "x"), "--params", '{"levl": 1}')
     assert bad.returncode == 2 and "levl" in bad.stderr and "Traceback" not in bad.stderr

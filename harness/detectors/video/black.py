@@ -31,7 +31,8 @@ import numpy as np
 from pydantic import Field
 
 from harness.detectors.base import Detector, DetectorSettings
-from harness.events import Defect, Event, Evidence
+from harness.detectors.video.timing import FrameClock, before_and_at, duration_score
+from harness.events import Defect, Event
 from harness.media import VideoFrame
 
 #: Side of the square block, in analysis pixels, whose mean is compared to the black level.
@@ -106,8 +107,7 @@ class BlackFrameDetector(Detector[VideoFrame, BlackFrameSettings]):
 
     def __init__(self, settings: BlackFrameSettings | None = None) -> None:
         super().__init__(settings)
-        self._previous: VideoFrame | None = None
-        self._interval = 0.0
+        self._clock = FrameClock()
         self._run: _Run | None = None
 
     def measure(self, luma: np.ndarray) -> tuple[float, float]:
@@ -130,7 +130,8 @@ class BlackFrameDetector(Detector[VideoFrame, BlackFrameSettings]):
 
     def process(self, frame: VideoFrame) -> list[Event]:
         ratio, level = self.measure(frame.analysis_luma)
-        lost = self._advance(frame)
+        previous = self._clock.previous
+        lost = self._clock.advance(frame)
         is_black = ratio >= self.settings.min_picture_ratio
         events: list[Event] = []
         run = self._run
@@ -142,37 +143,25 @@ class BlackFrameDetector(Detector[VideoFrame, BlackFrameSettings]):
                 events = self._close(run, frame.time)
                 self._run = None
         elif is_black:
-            self._run = _Run(self._previous, frame, frame, level_sum=level, ratio_sum=ratio)
-        self._previous = frame
+            self._run = _Run(previous, frame, frame, level_sum=level, ratio_sum=ratio)
         return events
 
     def flush(self) -> list[Event]:
         run, self._run = self._run, None
         if run is None:
             return []
-        return self._close(run, run.last.time + self._interval)
-
-    def _advance(self, frame: VideoFrame) -> float:
-        """Update the frame interval; return the seconds lost to drops just before ``frame``."""
-        if self._previous is None:
-            return 0.0
-        gap = frame.time - self._previous.time
-        self._interval = gap / (frame.dropped_before + 1)
-        return gap - self._interval
+        return self._close(run, run.last.time + self._clock.interval)
 
     def _close(self, run: _Run, end: float) -> list[Event]:
         start = run.first.time
         seen = end - start - run.lost
         if seen < self.settings.min_duration:
             return []
-        evidence = Evidence(frames=[("at", run.first)])
-        if run.before is not None:
-            evidence.frames.insert(0, ("before", run.before))
+        evidence = before_and_at(run.before, run.first)
         detail = {
             "mean_luma": round(run.level_sum / run.frames, 2),
             "black_ratio": round(run.ratio_sum / run.frames, 4),
             "dropped_frames": run.dropped,
         }
-        # Confidence that this is no edit: 0.5 at min_duration, 0.75 at twice, 0.9 at five times.
-        score = 1.0 - 0.5 * self.settings.min_duration / seen
+        score = duration_score(self.settings.min_duration, seen)
         return [Event(self.defect, start, end, score, detail, evidence)]

@@ -44,7 +44,8 @@ import numpy as np
 from pydantic import Field
 
 from harness.detectors.base import Detector, DetectorSettings
-from harness.events import Defect, Event, Evidence
+from harness.detectors.video.timing import FrameClock, before_and_at, duration_score
+from harness.events import Defect, Event
 from harness.media import VideoFrame
 
 #: Side of the square tile, in analysis pixels, for the local difference (1/16 of the width).
@@ -155,8 +156,7 @@ class FreezeDetector(Detector[VideoFrame, FreezeSettings]):
 
     def __init__(self, settings: FreezeSettings | None = None) -> None:
         super().__init__(settings)
-        self._previous: VideoFrame | None = None
-        self._interval = 0.0
+        self._clock = FrameClock()
         self._run: _Run | None = None
 
     @staticmethod
@@ -174,9 +174,8 @@ class FreezeDetector(Detector[VideoFrame, FreezeSettings]):
         return cv2.mean(diff)[0] * scale, float(_tile_means(diff).max()) * scale
 
     def process(self, frame: VideoFrame) -> list[Event]:
-        lost = self._advance(frame)
-        previous, run = self._previous, self._run
-        self._previous = frame
+        previous, run = self._clock.previous, self._run
+        lost = self._clock.advance(frame)
         if run is None:
             self._run = _Run(previous, frame, frame)
             return []
@@ -192,15 +191,7 @@ class FreezeDetector(Detector[VideoFrame, FreezeSettings]):
         run, self._run = self._run, None
         if run is None:
             return []
-        return self._close(run, run.last.time + self._interval)
-
-    def _advance(self, frame: VideoFrame) -> float:
-        """Update the frame interval; return the seconds lost to drops just before ``frame``."""
-        if self._previous is None:
-            return 0.0
-        gap = frame.time - self._previous.time
-        self._interval = gap / (frame.dropped_before + 1)
-        return gap - self._interval
+        return self._close(run, run.last.time + self._clock.interval)
 
     def _close(self, run: _Run, end: float) -> list[Event]:
         if end - run.reference.time - run.lost < self.settings.min_duration:
@@ -211,16 +202,13 @@ class FreezeDetector(Detector[VideoFrame, FreezeSettings]):
         if seen < self.settings.min_duration:
             return []
         # The reference is within the noise of the frozen picture even when trimmed off.
-        evidence = Evidence(frames=[("at", run.reference)])
-        if run.before is not None:
-            evidence.frames.insert(0, ("before", run.before))
+        evidence = before_and_at(run.before, run.reference)
         detail = {
             "mafd": round(floor * _scale(run.reference), 3),
             "local_mafd": round(run.local_max, 3),
             "dropped_frames": run.dropped,
         }
-        # Confidence that this is no still shot: 0.5 at min_duration, 0.75 at twice, 0.9 at 5x.
-        score = 1.0 - 0.5 * self.settings.min_duration / seen
+        score = duration_score(self.settings.min_duration, seen)
         return [Event(self.defect, start, end, score, detail, evidence)]
 
     @staticmethod
