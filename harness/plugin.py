@@ -13,8 +13,9 @@ apart. Rig problems (no capture, bad profile) surface as errors, never as assert
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -250,17 +251,21 @@ def build(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def device(device_profile: DeviceProfile) -> Device:
-    """The device under test, its capture checked healthy first.
+def device(device_profile: DeviceProfile) -> Iterator[Device]:
+    """The device under test, locked for this test and its capture checked healthy first.
 
-    A dead capture raises CaptureError/CaptureLost here, at setup: the test is reported as an
-    error (Allure: broken), never as a device defect.
+    A real device is held by one test process at a time (``harness.locks``; the simulated device
+    needs no lock). A dead capture raises CaptureError/CaptureLost here, at setup: the test is
+    reported as an error (Allure: broken), never as a device defect.
     """
     from harness.device import Device
+    from harness.locks import device_lock
 
     checked = Device(device_profile)
-    checked.check(seconds=HEALTH_CHECK_SECONDS)
-    return checked
+    simulated = device_profile.video.backend == "simulated"
+    with contextlib.nullcontext() if simulated else device_lock(checked.name):
+        checked.check(seconds=HEALTH_CHECK_SECONDS)
+        yield checked
 
 
 @pytest.fixture
