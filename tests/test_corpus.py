@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from harness import corpus
 from harness.corpus import (
     PEAK_CEILING,
     SPLITS,
@@ -33,11 +32,14 @@ from harness.corpus import (
     PackageUnavailable,
     assign_splits,
     build_corpus,
+    clips,
     ken_burns,
     licence_short_name,
+    packages,
     select_sources,
 )
-from harness.corpus_sources import (
+from harness.corpus.sources import (
+    PACKAGES,
     SOURCES,
     Lavfi,
     Music,
@@ -182,7 +184,7 @@ def test_ken_burns_pan_moves_smoothly_every_frame():
     assert np.max(np.abs(np.diff(shifts))) < 0.3, shifts
     # 400 px photo, crop 400/1.2 px wide shown at 128 px: the crop travels 25.6 output px
     travel = (400 - 400 / 1.2) * 128 / (400 / 1.2)
-    progress = corpus._progress_curve(np.linspace(0, 1, 30))
+    progress = clips._progress_curve(np.linspace(0, 1, 30))
     np.testing.assert_allclose(-shifts, travel * np.diff(progress), atol=0.15)
 
 
@@ -224,8 +226,8 @@ def fake_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                         44100, format="OGG")
     (cache / "apt" / f"{FAKE}_1.0-1_all.deb").write_bytes(b"")
     (root / ".complete").write_text(f"{FAKE}_1.0-1_all.deb")
-    monkeypatch.setitem(corpus.PACKAGES, FAKE, Package(FAKE, "apt",
-                                                       (f"usr/share/doc/{FAKE}/copyright",)))
+    monkeypatch.setitem(PACKAGES, FAKE, Package(FAKE, "apt",
+                                                (f"usr/share/doc/{FAKE}/copyright",)))
     return cache
 
 
@@ -337,10 +339,10 @@ def test_missing_package_lists_say_to_run_apt_get_update(tmp_path: Path,
     _fake_tool(bin_dir, "apt-get", f"echo \"$@\" >> {log}; [ \"$1\" = update ] && exit 0; "
                "echo 'E: Unable to locate package opencv-doc' >&2; exit 100")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(corpus.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 1000)
     with pytest.raises(PackageUnavailable, match="sudo apt-get update"):
         PackageCache(tmp_path / "cache", lambda m: None).get(Package("opencv-doc", "apt", ()))
-    monkeypatch.setattr(corpus.os, "geteuid", lambda: 0)  # as root it updates, once
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 0)  # as root it updates, once
     messages: list[str] = []
     with pytest.raises(PackageUnavailable, match="even after apt-get update"):
         PackageCache(tmp_path / "cache", messages.append).get(Package("opencv-doc", "apt", ()))

