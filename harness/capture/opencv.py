@@ -173,6 +173,10 @@ class OpenCVSource(MediaSource):
         return cap
 
     def _open_url(self, url: str) -> cv2.VideoCapture:
+        # Joining a live stream mid-GOP makes FFmpeg log "non-existing PPS" errors per frame
+        # until the next keyframe: expected, and only noise to a QA engineer, since every real
+        # capture problem reaches them as a CaptureError. Fatal only (8), unless the user set it.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(self.open_timeout * 1000),
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(self.read_timeout * 1000)]
         cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
