@@ -108,6 +108,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(run=_simulate)
 
+    pattern = commands.add_parser("pattern", help="generate test content to load on a device")
+    pattern_kinds = pattern.add_subparsers(required=True, metavar="KIND")
+    av_sync = pattern_kinds.add_parser("av-sync", help="flashes and tone bursts at irregular times")
+    av_sync.add_argument("--out", required=True, help=".mp4 file, or the directory with --hls")
+    av_sync.add_argument(
+        "--fps", default="30", help="23.976, 25, 29.97, 30, 50, 59.94, 60 or any rate (default 30)"
+    )
+    av_sync.add_argument("--seconds", type=float, default=60.0, help="length (default 60)")
+    av_sync.add_argument("--hls", action="store_true", help="write an HLS package instead of MP4")
+    av_sync.add_argument("--size", type=_size, default=(1920, 1080), help="WxH (default 1920x1080)")
+    av_sync.add_argument(
+        "--offset-ms",
+        type=float,
+        default=0.0,
+        help="bake in an A/V offset, positive = audio late (rehearsal)",
+    )
+    av_sync.add_argument(
+        "--drift-ms-per-min", type=float, default=0.0, help="bake in a drift (rehearsal)"
+    )
+    av_sync.add_argument("--seed", type=int, default=0, help="the flash schedule")
+    av_sync.set_defaults(run=_pattern_av_sync)
+
     corpus = commands.add_parser("corpus", help="the pristine content corpus")
     corpus_commands = corpus.add_subparsers(required=True, metavar="ACTION")
     build = corpus_commands.add_parser("build", help="fetch packages and build the corpus")
@@ -243,6 +265,36 @@ def _simulate(args: argparse.Namespace) -> int:
         raise HarnessError(str(exc)) from None
     print(file=sys.stderr)
     print(labels)
+    return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not WxH, e.g. 1920x1080") from None
+    return width, height
+
+
+def _pattern_av_sync(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.patterns import generate_pattern
+
+    try:
+        pattern = generate_pattern(
+            Path(args.out),
+            args.fps,
+            args.seconds,
+            "hls" if args.hls else "mp4",
+            args.offset_ms,
+            args.drift_ms_per_min,
+            args.seed,
+            args.size,
+        )
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    print(f"{pattern.media} ({len(pattern.flash_s)} flashes; truth in {pattern.sidecar})")
     return 0
 
 

@@ -271,13 +271,27 @@ class Pipeline:
         events = self._video.events + self._audio.events
         summaries = {}
         if flush:
-            for detector in self._video.detectors + self._audio.detectors:
+            # an "av" detector sits in both lanes: flush it (and read its summary) once
+            for detector in dict.fromkeys(self._video.detectors + self._audio.detectors):
                 events += detector.flush()
                 if (summary := detector.summary()) is not None:
-                    summaries.update(summary)
+                    _merge_summaries(summaries, summary)
         info = _merged_info(self.sources)
         events = sorted(without_subsumed(events), key=lambda e: (e.start, e.defect))
         return PlaybackReport(self.device, events, self.stats, info, summaries)
+
+
+def _merge_summaries(summaries: dict[str, dict], new: dict[str, dict]) -> None:
+    """Add ``new``; where two detectors measure the same thing (the sync pattern and LipSync both
+    judge ``av_sync``), a conclusive verdict is never replaced by an inconclusive one."""
+    for key, value in new.items():
+        held = summaries.get(key)
+        if (
+            held is None
+            or held.get("verdict") == "inconclusive"
+            or value.get("verdict") != "inconclusive"
+        ):
+            summaries[key] = value
 
 
 def _merged_info(sources: Sequence[MediaSource]) -> MediaInfo:

@@ -156,7 +156,7 @@ class AvRecorder(Detector[VideoFrame | AudioBlock, DetectorSettings]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.frames = self.blocks = 0
+        self.frames = self.blocks = self.flushes = 0
         self.busy = self.overlapped = False
 
     def process(self, item: VideoFrame | AudioBlock) -> list[Event]:
@@ -170,9 +170,25 @@ class AvRecorder(Detector[VideoFrame | AudioBlock, DetectorSettings]):
         self.busy = False
         return []
 
+    def flush(self) -> list[Event]:
+        self.flushes += 1
+        return []
+
 
 def test_av_detectors_see_both_media_one_call_at_a_time() -> None:
     detector = AvRecorder()
     Pipeline([FrameSource(count=120, live=False, audio=True)], [detector], device="fake").run()
     assert (detector.frames, detector.blocks) == (120, 120)
     assert not detector.overlapped
+    assert detector.flushes == 1  # in both lanes, flushed once
+
+
+def test_a_conclusive_summary_is_not_replaced_by_an_inconclusive_one() -> None:
+    from harness.pipeline import _merge_summaries
+
+    summaries: dict[str, dict] = {}
+    _merge_summaries(summaries, {"av_sync": {"verdict": "out_of_sync", "offset_ms": 200.0}})
+    _merge_summaries(summaries, {"av_sync": {"verdict": "inconclusive", "offset_ms": None}})
+    assert summaries["av_sync"]["verdict"] == "out_of_sync"
+    _merge_summaries(summaries, {"loudness": {"integrated_lufs": -23.1}})
+    assert summaries["loudness"] == {"integrated_lufs": -23.1}

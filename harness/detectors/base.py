@@ -111,6 +111,9 @@ BUILTIN_DETECTORS: dict[str, Registration] = {
     "loudness": Registration(
         "harness.detectors.audio.loudness:LoudnessDetector", (Defect.LOUDNESS,)
     ),
+    "av_sync_pattern": Registration(
+        "harness.detectors.av.pattern:SyncPatternDetector", (Defect.AV_SYNC,)
+    ),
 }
 
 
