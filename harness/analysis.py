@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness.capture.recording import RecordingSource
-from harness.detectors import available, create, detectors_for
+from harness.detectors import available, create, detector_class, detectors_for
 from harness.pipeline import Pipeline
 from harness.results import PlaybackReport
 
@@ -20,7 +20,11 @@ def analyze(
 
     Raises MediaError (one line, says why) when the file cannot be analysed.
     """
-    names = detectors_for(defects) if defects is not None else available()
-    pipeline = Pipeline([RecordingSource(path)], [create(n) for n in names], device=str(path))
+    if defects is not None:
+        names = detectors_for(defects)
+    else:  # everything enabled by default (opt-in detectors, such as LipSync, only on request)
+        names = [name for name in available() if detector_class(name).Settings().enabled]
+    detectors = [create(name) for name in names]
+    pipeline = Pipeline([RecordingSource(path)], detectors, device=str(path))
     report = pipeline.run(progress=progress)
     return report if defects is None else report.only(defects)

@@ -114,6 +114,7 @@ BUILTIN_DETECTORS: dict[str, Registration] = {
     "av_sync_pattern": Registration(
         "harness.detectors.av.pattern:SyncPatternDetector", (Defect.AV_SYNC,)
     ),
+    "lipsync": Registration("harness.detectors.av.lipsync:LipSyncDetector", (Defect.AV_SYNC,)),
 }
 
 
