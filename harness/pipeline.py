@@ -282,15 +282,12 @@ class Pipeline:
 
 
 def _merge_summaries(summaries: dict[str, dict], new: dict[str, dict]) -> None:
-    """Add ``new``; where two detectors measure the same thing (the sync pattern and LipSync both
-    judge ``av_sync``), a conclusive verdict is never replaced by an inconclusive one."""
+    """Add ``new``. Where two detectors judge the same thing (the sync pattern and LipSync both
+    judge ``av_sync``) the first conclusive verdict stands: detectors report in registry order,
+    so the exact pattern measurement outranks LipSync's estimate."""
     for key, value in new.items():
         held = summaries.get(key)
-        if (
-            held is None
-            or held.get("verdict") == "inconclusive"
-            or value.get("verdict") != "inconclusive"
-        ):
+        if held is None or held.get("verdict") == "inconclusive":
             summaries[key] = value
 
 

@@ -189,6 +189,7 @@ def test_a_conclusive_summary_is_not_replaced_by_an_inconclusive_one() -> None:
     summaries: dict[str, dict] = {}
     _merge_summaries(summaries, {"av_sync": {"verdict": "out_of_sync", "offset_ms": 200.0}})
     _merge_summaries(summaries, {"av_sync": {"verdict": "inconclusive", "offset_ms": None}})
-    assert summaries["av_sync"]["verdict"] == "out_of_sync"
+    _merge_summaries(summaries, {"av_sync": {"verdict": "in_sync", "offset_ms": 20.0}})
+    assert summaries["av_sync"] == {"verdict": "out_of_sync", "offset_ms": 200.0}
     _merge_summaries(summaries, {"loudness": {"integrated_lufs": -23.1}})
     assert summaries["loudness"] == {"integrated_lufs": -23.1}
