@@ -251,7 +251,7 @@ def test_sessions_without_device_tests_leave_allure_results_alone(
 def test_environment_names_every_device_reported_into_one_folder(tmp_path: Path) -> None:
     """Two sessions (one per device) writing into one results folder: both devices listed."""
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"models": [{"name": "blockiness", "sha256": "ab" * 32}]}))
+    manifest.write_text(json.dumps({"blockiness": {"file": "b.onnx", "sha256": "ab" * 32}}))
     write_environment(tmp_path, ["tv01"], BUILD, manifest)
     environment = write_environment(tmp_path, ["tv02", "tv01"], BUILD, manifest).read_text()
     assert environment.startswith(f"device=tv01, tv02\nbuild={BUILD}\nharness=")

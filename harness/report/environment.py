@@ -97,13 +97,12 @@ def _subclasses(cls: type) -> Iterator[type]:
 
 
 def _models(manifest: Path) -> Iterator[tuple[str, str]]:
-    """(name, version) of each model in the manifest; the sha256 prefix when it has no version."""
+    """(name, version) of each model in ``models/manifest.json`` (``{name: {"sha256", "version",
+    ...}}``); the sha256 prefix stands in for a missing version."""
     if not manifest.is_file():
         return
-    data = json.loads(manifest.read_text())
-    entries = data["models"] if isinstance(data, dict) else data
-    for entry in entries:
-        yield entry["name"], str(entry.get("version") or entry["sha256"][:12])
+    for name, entry in json.loads(manifest.read_text()).items():
+        yield name, str(entry.get("version") or entry["sha256"][:12])
 
 
 def _listed_devices(path: Path) -> list[str]:
