@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -104,3 +105,11 @@ def playback_silence(audio_server: None) -> Iterator[None]:
     yield
     process.terminate()
     process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def canvas() -> np.ndarray:
+    """A photo wider than the frame, so the camera can pan across it (video detector tests)."""
+    from tests.video_content import HEIGHT, WIDTH, photo
+
+    return photo(np.random.default_rng(1), WIDTH + 600, HEIGHT)

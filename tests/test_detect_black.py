@@ -34,12 +34,6 @@ from tests.video_content import (
 FRAME = 1 / FPS
 
 
-@pytest.fixture(scope="module")
-def canvas() -> np.ndarray:
-    """A photo wider than the frame, so the camera can pan across it."""
-    return photo(np.random.default_rng(1), WIDTH + 600, HEIGHT)
-
-
 def _with_black(canvas: np.ndarray, before: int, black_frames: list[np.ndarray], after: int):
     """Panning content, then the black pictures, then panning content again."""
     moving = pan(canvas, before + after, 4.0)

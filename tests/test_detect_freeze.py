@@ -35,12 +35,6 @@ from tests.video_content import (
 FRAME = 1 / FPS
 
 
-@pytest.fixture(scope="module")
-def canvas() -> np.ndarray:
-    """A photo wider than the frame, so the camera can pan across it."""
-    return photo(np.random.default_rng(1), WIDTH + 600, HEIGHT)
-
-
 @pytest.mark.parametrize(
     ("content", "quality", "noise"),
     [("photo", 70, 1.5), ("crowd", 70, 1.5), ("photo", 50, 3.0)],
