@@ -10,6 +10,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from harness.media import AudioBlock, VideoFrame
 
 
@@ -49,12 +51,15 @@ class Evidence:
     """What a human needs to judge an event in seconds; rendered by ``harness.report``.
 
     ``frames`` are (label, frame) pairs such as ("before", f0), ("at", f1); ``audio`` is a snippet
-    around the event. Detectors attach only what they already hold, so evidence costs nothing
-    when no report is written.
+    around the event; ``heat_map`` is a learned detector's map over the "at" frame (rows x
+    columns, 0-1, each cell an equal region of the picture), drawn over it by the report.
+    Detectors attach only what they already hold, so evidence costs nothing when no report is
+    written.
     """
 
     frames: list[tuple[str, VideoFrame]] = field(default_factory=list)
     audio: AudioBlock | None = None
+    heat_map: np.ndarray | None = None
 
 
 @dataclass

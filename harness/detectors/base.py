@@ -105,6 +105,10 @@ BUILTIN_DETECTORS: dict[str, Registration] = {
         "harness.detectors.video.black:BlackFrameDetector", (Defect.BLACK_FRAMES,)
     ),
     "freeze": Registration("harness.detectors.video.freeze:FreezeDetector", (Defect.FREEZE,)),
+    "block_corruption": Registration(
+        "harness.detectors.video.block_corruption:BlockCorruptionDetector",
+        (Defect.BLOCK_CORRUPTION,),
+    ),
     "audio_dropout": Registration(
         "harness.detectors.audio.dropout:AudioDropoutDetector", (Defect.AUDIO_DROPOUT,)
     ),

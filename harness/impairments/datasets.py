@@ -50,6 +50,7 @@ class Source:
     path: Path | None  #: None: generated content, seeded by ``generated_seed``
     duration: float
     generated_seed: int = 0
+    tags: tuple[str, ...] = ()  #: the corpus item's content tags (crowd, photo_pan, ui, ...)
 
 
 def write_dataset(
@@ -72,7 +73,7 @@ def write_dataset(
     """
     cls = impairment_class(impairment)
     is_video = issubclass(cls, VideoImpairment)
-    sources = _sources(corpus, "video" if is_video else "audio", split, clip_seconds)
+    sources = pristine_sources(corpus, "video" if is_video else "audio", split, clip_seconds)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     labels_path = out / LABELS_FILE
@@ -104,7 +105,7 @@ def write_dataset(
 def _write_video(
     impairment: VideoImpairment, source: Source, offset: float, seconds: float, out: Path, name: str
 ) -> dict:
-    frames = list(_video_frames(source, offset, seconds))
+    frames = list(video_frames(source, offset, seconds))
     if not frames:
         raise DatasetError(f"source {source.id} gave no frames at {offset:.2f} s")
     fps = 1 / float(frames[1].time - frames[0].time) if len(frames) > 1 else 30.0
@@ -167,13 +168,15 @@ def load_masks(path: Path) -> np.ndarray:
     return np.unpackbits(data["packed"], axis=-1, count=shape[-1]).astype(bool).reshape(shape)
 
 
-def _video_frames(source: Source, offset: float, seconds: float) -> Iterator[VideoFrame]:
+def video_frames(source: Source, offset: float, seconds: float) -> Iterator[VideoFrame]:
+    """The frames of ``source`` in ``[offset, offset + seconds)``, as decoded (BGR), with
+    their times in the source (so the first is at about ``offset``)."""
     if source.path is None:
         width, height, fps = _GENERATED_SIZE
         picture = GeneratedPicture(width, height, fps, source.generated_seed)
         first = round(offset * fps)
         for index in range(first, first + round(seconds * fps)):
-            yield VideoFrame.from_bgr(picture.frame(index), index - first, Fraction(1, int(fps)))
+            yield VideoFrame.from_bgr(picture.frame(index), index, Fraction(1, int(fps)))
         return
     with RecordingSource(source.path, with_audio=False) as recording:
         for item in recording.items():
@@ -199,12 +202,14 @@ def _audio_samples(source: Source, offset: float, seconds: float) -> np.ndarray:
     return np.repeat(samples, 2, axis=1) if samples.shape[1] == 1 else samples[:, :2]
 
 
-def _sources(
+def pristine_sources(
     corpus: Path | None, kind: str, split: str | None, clip_seconds: float
 ) -> list[Source]:
+    """The ``kind`` ("video" or "audio") sources of ``split`` (None: all) at least
+    ``clip_seconds`` long: the corpus's, or generated content when ``corpus`` is None."""
     if corpus is None:
         generated = [
-            Source(f"generated-{n}", _hash_split(f"generated-{n}"), None, 60.0, n)
+            Source(f"generated-{n}", _hash_split(f"generated-{n}"), None, 60.0, n, ("generated",))
             for n in range(20)
         ]
         chosen = [s for s in generated if split is None or s.split == split]
@@ -213,7 +218,9 @@ def _sources(
 
         manifest = Manifest.load(corpus / "manifest.json")
         chosen = [
-            Source(item.id, item.split, corpus / item.path, item.duration or 0.0)
+            Source(
+                item.id, item.split, corpus / item.path, item.duration or 0.0, tags=item.tags
+            )
             for item in manifest.select(split=split, kind=kind)
             if (item.duration or 0.0) >= clip_seconds
         ]

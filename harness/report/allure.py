@@ -19,7 +19,7 @@ import allure
 
 from harness.events import Event
 from harness.report.audio import encode_wav
-from harness.report.images import annotate, encode_png
+from harness.report.images import annotate, encode_png, heat_map_overlay
 from harness.report.spectrogram import spectrogram_image
 from harness.results import PlaybackReport
 
@@ -64,11 +64,25 @@ def spectrogram(device: str, event: Event) -> Iterator[Attachment]:
     if snippet is not None and len(snippet.samples) > 64:
         caption = [f"{_title(event)}  score {event.score:.2f}",
                    f"{device}: audio {snippet.time:.3f}-{snippet.end_time:.3f} s, 30 Hz-12 kHz"]
+        caption += _detail_lines(event.detail)
         image = annotate(spectrogram_image(snippet.samples, snippet.sample_rate), caption)
         yield Attachment(f"{_title(event)}: spectrogram", encode_png(image), "image/png", "png")
 
 
-EVIDENCE: tuple[Renderer, ...] = (frames, audio, spectrogram)
+def heat_map(device: str, event: Event) -> Iterator[Attachment]:
+    """A learned detector's map drawn over the frame it was computed on (the "at" frame)."""
+    assert event.evidence is not None
+    at = dict(event.evidence.frames).get("at")
+    if event.evidence.heat_map is not None and at is not None:
+        caption = [f"{_title(event)}  score {event.score:.2f}",
+                   f"{device}: model heat map of the frame at {at.time:.3f} s "
+                   "(red outline: regions the model calls defective)"]
+        caption += _detail_lines(event.detail)
+        image = annotate(heat_map_overlay(at.bgr, event.evidence.heat_map), caption)
+        yield Attachment(f"{_title(event)}: heat map", encode_png(image), "image/png", "png")
+
+
+EVIDENCE: tuple[Renderer, ...] = (frames, heat_map, audio, spectrogram)
 
 
 def attach_reports(reports: Sequence[PlaybackReport], *, evidence: bool) -> None:
@@ -107,8 +121,22 @@ def _title(event: Event) -> str:
     return f"{event.defect.value} {event.start:.3f}-{event.end:.3f} s"
 
 
-def _detail(event: Event) -> str:
+def _pairs(items: dict[str, Any], separator: str) -> str:
     return ", ".join(
-        f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
-        for key, value in event.detail.items()
+        f"{key}{separator}{value:.3g}" if isinstance(value, float)
+        else f"{key}{separator}{value}"
+        for key, value in items.items()
     )
+
+
+def _detail(event: Event) -> str:
+    return _pairs(event.detail, "=")
+
+
+def _detail_lines(detail: dict[str, Any]) -> list[str]:
+    """``detail`` as caption lines short enough for a 640-px spectrogram: plain values on one
+    line, each mapping (the artifact classifier's class probabilities) on a line of its own."""
+    mappings = {key: value for key, value in detail.items() if isinstance(value, dict)}
+    plain = {key: value for key, value in detail.items() if key not in mappings}
+    return ([_pairs(plain, "=")] if plain else []) + [
+        f"{key}: {_pairs(value, ' ')}" for key, value in mappings.items()]

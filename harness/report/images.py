@@ -48,3 +48,21 @@ def encode_png(bgr: np.ndarray) -> bytes:
     if not ok:
         raise ValueError(f"PNG encoding failed for an image of shape {bgr.shape}")
     return encoded.tobytes()
+
+
+def heat_map_overlay(bgr: np.ndarray, heat_map: np.ndarray, outline_at: float = 0.5) -> np.ndarray:
+    """``bgr`` with a per-region map (rows x columns, 0-1) blended over it as colours (blue 0,
+    red 1), each region at or above ``outline_at`` outlined in red so the flagged area reads at
+    a glance even where the colours are faint."""
+    height, width = bgr.shape[:2]
+    levels = (np.clip(heat_map, 0, 1) * 255).astype(np.uint8)
+    colours = cv2.applyColorMap(
+        cv2.resize(levels, (width, height), interpolation=cv2.INTER_NEAREST), cv2.COLORMAP_JET
+    )
+    overlay = cv2.addWeighted(bgr, 0.6, colours, 0.4, 0)
+    rows, columns = heat_map.shape
+    for row, column in np.argwhere(heat_map >= outline_at):
+        top_left = (column * width // columns, row * height // rows)
+        bottom_right = ((column + 1) * width // columns - 1, (row + 1) * height // rows - 1)
+        cv2.rectangle(overlay, top_left, bottom_right, (0, 0, 255), max(1, width // 640))
+    return overlay

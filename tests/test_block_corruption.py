@@ -1,0 +1,199 @@
+"""Block corruption: the shipped model through the detector on both sides, its geometry, its
+evidence, bad-model errors, and a tiny end-to-end training run.
+
+Content is built here (tests/video_content.py) and impaired by the project's own simulators, so
+the tests need no corpus: real H.264 bitstream damage and pixel-domain damage must be found; a
+crowd, a fast pan, film grain, a night scene and legitimately starved compression, all through a
+capture card's path, must not be.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.detectors.video.block_corruption import (
+    BlockCorruptionDetector,
+    BlockCorruptionSettings,
+)
+from harness.detectors.video.corruption_map import (
+    CorruptionMapModel,
+    analysis_picture,
+    analysis_size,
+)
+from harness.errors import ModelError
+from harness.impairments.registry import create
+from harness.inference import MODELS_ENV, models_dir
+from tests.video_content import FPS, capture, crowd, detect, film_grain, night_scene, pan, photo
+
+FRAMES = 50  #: two seconds at 25 fps
+WINDOW = (0.8, 0.6)  #: impairment start and duration, seconds
+
+
+@pytest.fixture(scope="module")
+def detector_settings() -> BlockCorruptionSettings:
+    return BlockCorruptionSettings()
+
+
+def _pictures(kind: str, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if kind == "crowd":
+        return pan(crowd(rng, 1240, 360), FRAMES, 3.0)
+    if kind == "fast_pan":
+        return pan(photo(rng, 1540, 360), FRAMES, 18.0)
+    if kind == "film_grain":
+        return [film_grain(rng, p, 8.0) for p in pan(photo(rng, 1240, 360), FRAMES, 2.0)]
+    if kind == "night":
+        return [night_scene(rng)] * FRAMES
+    return pan(photo(rng, 1240, 360), FRAMES, 4.0)
+
+
+def _impaired(pictures: list[np.ndarray], impairment: str, **params: object) -> list[np.ndarray]:
+    instance = create(impairment, *WINDOW, seed=3, **params)
+    return [instance.apply(i, i / FPS, p).image for i, p in enumerate(pictures)]
+
+
+def _run(pictures: list[np.ndarray], settings: BlockCorruptionSettings, seed: int = 0):
+    frames = capture(pictures, np.random.default_rng(seed), quality=90, noise_sigma=1.0)
+    return detect(BlockCorruptionDetector(settings), frames)
+
+
+def test_analysis_size_keeps_regions_whole() -> None:
+    assert analysis_size(1920, 1080, (960, 544)) == (960, 544)
+    assert analysis_size(1280, 720, (960, 544)) == (960, 544)
+    assert analysis_size(640, 360, (960, 544)) == (640, 352)  # never scaled up
+    assert analysis_size(3840, 2160, (480, 272)) == (480, 256)  # 270 rounds to 8 regions
+    width, height = analysis_size(176, 144, (960, 544))
+    assert width % 32 == 0 and height % 32 == 0
+
+
+def test_shipped_model_loads_and_maps_any_size() -> None:
+    model = CorruptionMapModel()
+    assert model.info.input["name"] == "image"
+    for width, height in ((1920, 1080), (640, 360), (176, 144)):
+        picture = analysis_picture(np.full((height, width, 3), 128, np.uint8), (960, 544))
+        result = model(picture)
+        assert result.probabilities.shape == (picture.shape[0] // 32, picture.shape[1] // 32)
+        assert 0.0 <= result.frame_probability <= 1.0
+        assert 0.0 <= result.area_ratio <= 1.0
+    assert model(analysis_picture(np.zeros((1080, 1920, 3), np.uint8), (960, 544))
+                 ).probabilities.shape == (17, 30)
+
+
+#: Known misses and false alarms of the shipped model (test-split F1 0.23 at its validated
+#: threshold, models/block_corruption.md): strict, so a better model turns them into failures
+#: that say "remove the mark".
+BELOW_TARGET = pytest.mark.xfail(
+    strict=True, reason="model below its accuracy target: see models/block_corruption.md")
+
+
+@pytest.mark.parametrize(
+    ("impairment", "params"),
+    [
+        pytest.param("block_corruption_bitstream",
+                     {"rate": 0.05, "burst": 6.0, "slices": 4, "gop": 50}, marks=BELOW_TARGET),
+        pytest.param("block_corruption_pixel", {"mb_size": 16, "area": (0.15, 0.3)},
+                     marks=BELOW_TARGET),
+        pytest.param("block_corruption_pixel",
+                     {"mb_size": 8, "area": (0.15, 0.3), "forms": ["solid"]}, marks=BELOW_TARGET),
+        ("block_corruption_pixel", {"mb_size": 16, "area": (0.3, 0.45), "forms": ["solid"]}),
+    ],
+)
+def test_corruption_is_found_in_its_window(
+    impairment: str, params: dict, detector_settings: BlockCorruptionSettings
+) -> None:
+    events = _run(_impaired(_pictures("photo", 1), impairment, **params), detector_settings)
+    assert events, f"{impairment} was not found"
+    event = max(events, key=lambda e: e.detail["area_ratio"])
+    start, duration = WINDOW
+    assert start - 0.1 <= event.start <= start + duration
+    assert event.detail["area_ratio"] > 0.07
+    assert [label for label, _ in event.evidence.frames] == ["before", "at"]
+    heat_map = event.evidence.heat_map
+    assert heat_map.shape == (11, 20)
+    assert (heat_map >= 0.5).mean() == pytest.approx(event.detail["area_ratio"], abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kind", ["photo", pytest.param("crowd", marks=BELOW_TARGET), "fast_pan", "film_grain", "night"]
+)
+def test_clean_content_is_not_flagged(kind: str, detector_settings: BlockCorruptionSettings
+                                      ) -> None:
+    every_frame = detector_settings.model_copy(update={"every": 1})
+    assert _run(_pictures(kind, 2), every_frame) == []
+
+
+@pytest.mark.parametrize("params", [{"codec": "jpeg", "quality": 10},
+                                    {"codec": "h264", "crf": 44}])
+def test_legitimate_low_bitrate_is_not_flagged(
+    params: dict, detector_settings: BlockCorruptionSettings
+) -> None:
+    pictures = _impaired(_pictures("photo", 4), "low_bitrate", **params)
+    assert _run(pictures, detector_settings.model_copy(update={"every": 1})) == []
+
+
+def test_every_nth_frame_still_catches_a_three_frame_defect(
+    detector_settings: BlockCorruptionSettings
+) -> None:
+    pictures = _pictures("photo", 5)
+    instance = create("block_corruption_pixel", 20 / FPS, 3 / FPS, seed=1,
+                      mb_size=16, area=(0.25, 0.35), forms=["solid"])
+    damaged = [instance.apply(i, i / FPS, p).image for i, p in enumerate(pictures)]
+    for phase in range(3):
+        settings = detector_settings.model_copy(update={"every": 3})
+        frames = capture(damaged, np.random.default_rng(0), quality=90, noise_sigma=1.0)
+        events = detect(BlockCorruptionDetector(settings), frames[phase:])
+        assert len(events) == 1, f"phase {phase}: {events}"
+
+
+def test_missing_or_altered_model_says_what_to_do(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(models_dir() / "manifest.json", tmp_path / "manifest.json")
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    with pytest.raises(ModelError, match="missing.*git checkout"):
+        BlockCorruptionDetector()
+    (tmp_path / "block_corruption.onnx").write_bytes(b"version https://git-lfs pointer")
+    with pytest.raises(ModelError, match="does not match its manifest"):
+        BlockCorruptionDetector()
+
+
+def test_quick_training_run_end_to_end(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="training needs the train extra")
+    from training.block_corruption import main
+
+    assert main(["--seed", "0", "--quick", "--out", str(tmp_path), "--work",
+                 str(tmp_path / "work"), "--workers", "1"]) == 0
+    entry = json.loads((tmp_path / "manifest.json").read_text())["block_corruption"]
+    assert set(entry["trained"]["thresholds"]) == {"area_ratio", "probability", "blockdetect"}
+    card = (tmp_path / "block_corruption.md").read_text()
+    assert "FFmpeg blockdetect" in card and "| 960 x 544 |" in card
+
+
+def test_heat_map_evidence_is_drawn_over_the_at_frame() -> None:
+    from fractions import Fraction
+
+    import cv2
+
+    from harness.events import Event, Evidence
+    from harness.media import VideoFrame
+    from harness.report.allure import heat_map
+
+    picture = np.full((352, 640, 3), 128, np.uint8)
+    probabilities = np.zeros((11, 20), np.float32)
+    probabilities[2, 3] = 0.9  # the region x 96-127, y 64-95
+    frame = VideoFrame.from_bgr(picture, 25, Fraction(1, 25))
+    event = Event("block_corruption", 1.0, 1.4, 0.9, {"area_ratio": 0.0045},
+                  Evidence(frames=[("at", frame)], heat_map=probabilities))
+    (attachment,) = heat_map("sim01", event)
+    assert attachment.name.endswith("heat map") and attachment.mime == "image/png"
+    image = cv2.imdecode(np.frombuffer(attachment.body, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[1] == 640 and image.shape[0] > 352  # the picture above its caption
+    red = (image[:352, :, 2] > 200) & (image[:352, :, 1] < 80)
+    rows, columns = np.nonzero(red)
+    assert rows.min() == 64 and rows.max() == 95 and columns.min() == 96 and columns.max() == 127
+    no_map = Event("block_corruption", 1.0, 1.4, 0.9, {}, Evidence(frames=[("at", frame)]))
+    assert list(heat_map("sim01", no_map)) == []

@@ -1,0 +1,169 @@
+"""Train, evaluate and export the block-corruption detector's model.
+
+    python -m training.block_corruption --seed 0 --corpus CORPUS_DIR [--quick] [--out models]
+
+One command, one seed, the whole job:
+
+1. render training pictures from the corpus's train split (``training.block_data``: real
+   bitstream damage, pixel-domain damage, look-alikes, clean; stored under ``--work``, reused
+   when a later run asks for exactly the same set);
+2. train the network (``training.block_net``; the checkpoint is kept under ``--work`` and
+   reused by a run with the same pictures, seed and plan) and export it to
+   ``OUT/block_corruption.onnx``;
+3. evaluate the exported model -- loaded the way the detector loads it -- and FFmpeg's
+   blockdetect on the same frames (``training.block_eval``): thresholds on the validation split,
+   metrics on the test split, speed;
+4. register the model in ``OUT/manifest.json`` and write the model card ``OUT/block_corruption.md``.
+
+Without ``--corpus`` the simulated device's generated content stands in (what the tests use);
+``--quick`` shrinks every set so the whole run takes seconds.
+"""
+
+import os
+
+# Before numpy loads: BLAS threads only fight the workers and torch on a 2-core machine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from harness.detectors.video.corruption_map import MODEL  # noqa: E402
+from training import block_card, block_eval, block_net  # noqa: E402
+from training.block_data import (  # noqa: E402
+    ClipSpec,
+    TrainingSet,
+    clip_specs,
+    index_rows,
+    write_training_clip,
+)
+from training.registry import register  # noqa: E402
+
+VERSION = "1"
+MAX_SIZE = (960, 544)  #: analysis picture the model is trained at (the detector's default)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big each part of the run is."""
+
+    train_clips: int
+    keep_every: int
+    steps: int
+    batch: int
+    val_clips: int
+    test_clips: int
+    whole_seconds: float | None  #: of each held-out source for the negatives (None: all)
+    speed_repeats: int
+
+    @classmethod
+    def for_run(cls, quick: bool) -> "Plan":
+        if quick:
+            return cls(train_clips=4, keep_every=8, steps=4, batch=4, val_clips=3, test_clips=3,
+                       whole_seconds=0.2, speed_repeats=1)
+        return cls(train_clips=400, keep_every=4, steps=5000, batch=24, val_clips=100,
+                   test_clips=180, whole_seconds=None, speed_repeats=15)
+
+
+def _render_one(job: tuple[ClipSpec, Path, str, int]) -> dict:
+    spec, out, name, keep_every = job
+    return write_training_clip(spec, out, name, MAX_SIZE, keep_every)
+
+
+def build_training_set(corpus: Path | None, work: Path, seed: int, plan: Plan, workers: int
+                       ) -> TrainingSet:
+    """Render (or reuse) the training pictures under ``work``."""
+    specs = clip_specs(corpus, "train", plan.train_clips, seed)
+    fingerprint = hashlib.sha256(json.dumps(
+        [s.describe() for s in specs] + [list(MAX_SIZE), plan.keep_every]).encode()).hexdigest()
+    stamp = work / "fingerprint"
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        print(f"reusing the training pictures in {work}", flush=True)
+        return TrainingSet.load(work)
+    work.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    for stale in work.glob("net-*.pt"):  # trained on pictures about to be replaced
+        stale.unlink()
+    jobs = [(spec, work, f"clip-{n:04d}", plan.keep_every) for n, spec in enumerate(specs)]
+    started, rows = time.monotonic(), []
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for done, row in enumerate(pool.imap(_render_one, jobs), 1):
+            rows.append(row)
+            if done % 20 == 0 or done == len(jobs):
+                print(f"training clips {done}/{len(jobs)} "
+                      f"({time.monotonic() - started:.0f} s)", flush=True)
+    index_rows(rows, work)
+    stamp.write_text(fingerprint)
+    return TrainingSet.load(work)
+
+
+def train_or_reuse(data: TrainingSet, work: Path, seed: int, plan: Plan
+                   ) -> tuple[block_net.BlockCorruptionNet, float | None]:
+    """Train the network, or load the one a previous run trained on the same pictures with
+    the same seed and plan (a checkpoint under ``work``); also the minutes training took
+    (None when reused)."""
+    checkpoint = work / f"net-seed{seed}-steps{plan.steps}-batch{plan.batch}.pt"
+    net = block_net.BlockCorruptionNet()
+    if checkpoint.exists():
+        print(f"reusing the network trained in {checkpoint}", flush=True)
+        net.load_state_dict(torch.load(checkpoint))
+        return net.eval(), None
+    started = time.monotonic()
+    net = block_net.train(data, seed=seed, steps=plan.steps, batch=plan.batch,
+                          progress=lambda line: print(line, flush=True))
+    torch.save(net.state_dict(), checkpoint)
+    return net, round((time.monotonic() - started) / 60, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.block_corruption",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, help="corpus directory (harness corpus build)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent
+                        / "models", help="models directory to write (default: models/)")
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "vqa-harness"
+                        / "block-corruption", help="where training pictures are stored")
+    parser.add_argument("--workers", type=int, default=2, help="processes rendering clips")
+    parser.add_argument("--quick", action="store_true", help="tiny sets: a smoke run")
+    args = parser.parse_args(argv)
+    plan = Plan.for_run(args.quick)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    started = time.monotonic()
+    work = args.work / ("quick" if args.quick else "full")
+    data = build_training_set(args.corpus, work, args.seed, plan, args.workers)
+    print(f"{len(data.pictures)} training pictures, "
+          f"{(data.area_ratio > block_eval.POSITIVE_AREA).mean():.0%} positive", flush=True)
+    net, train_minutes = train_or_reuse(data, work, args.seed, plan)
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path = args.out / f"{MODEL}.onnx"
+    block_net.export(net, onnx_path)
+    trained = {"command": "python -m training.block_corruption --seed 0 --corpus CORPUS",
+               "seed": args.seed, "quick": args.quick, "max_size": list(MAX_SIZE),
+               "steps": plan.steps, "thresholds": block_eval.DEFAULT_THRESHOLDS}
+    if train_minutes is not None:
+        trained["train_minutes"] = train_minutes
+    entry_args = {"input_spec": block_eval.INPUT_SPEC, "classes": ("corrupted",),
+                  "version": VERSION}
+    register(args.out, MODEL, onnx_path, trained=trained, **entry_args)
+    report = block_eval.evaluate(args.out, args.corpus, args.seed, plan.val_clips,
+                                 plan.test_clips, MAX_SIZE, whole_seconds=plan.whole_seconds,
+                                 speed_repeats=plan.speed_repeats)
+    trained.update(thresholds=report.thresholds, metrics=report.headline(),
+                   train_pictures=len(data.pictures),
+                   minutes=round((time.monotonic() - started) / 60, 1))
+    register(args.out, MODEL, onnx_path, trained=trained, **entry_args)
+    block_card.write(args.out / f"{MODEL}.md", report, trained, plan)
+    print(json.dumps(report.headline(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
