@@ -118,6 +118,10 @@ BUILTIN_DETECTORS: dict[str, Registration] = {
     "av_sync_pattern": Registration(
         "harness.detectors.av.pattern:SyncPatternDetector", (Defect.AV_SYNC,)
     ),
+    "audio_artifacts": Registration(
+        "harness.detectors.audio.artifacts:AudioArtifactDetector",
+        (Defect.AUDIO_HUM, Defect.AUDIO_HISS, Defect.AUDIO_DISTORTION, Defect.AUDIO_CLICKS),
+    ),
     "lipsync": Registration("harness.detectors.av.lipsync:LipSyncDetector", (Defect.AV_SYNC,)),
 }
 
