@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     analyze = commands.add_parser("analyze", help="check a recording or catalogue file")
-    analyze.add_argument("path", help="media file (any container/codec FFmpeg reads)")
+    analyze.add_argument(
+        "path", help="video, audio+video or audio-only file (any container/codec FFmpeg reads)"
+    )
     analyze.add_argument("--json", action="store_true", help="print the JSON contract to stdout")
     analyze.add_argument(
         "--defects",
@@ -316,11 +318,14 @@ def _corpus_build(args: argparse.Namespace) -> int:
 
 def _table(report: PlaybackReport) -> str:
     media = report.media
-    head = f"{media.path}: {media.width}x{media.height}"
-    if media.fps:
-        head += f" @ {media.fps:.3f} fps"
+    parts = []
+    if media.width:
+        parts.append(f"{media.width}x{media.height}")
+        if media.fps:
+            parts[-1] += f" @ {media.fps:.3f} fps"
     if media.sample_rate:
-        head += f", audio {media.sample_rate} Hz x{media.channels}"
+        parts.append(f"audio {media.sample_rate} Hz x{media.channels}")
+    head = f"{media.path}: {', '.join(parts) or 'no video or audio read'}"
     rows = [
         (
             e.defect.value,
@@ -337,10 +342,16 @@ def _table(report: PlaybackReport) -> str:
         else "no defects found"
     )
     stats = report.stats
-    capture = (
-        f"{stats.video_frames} frames analysed, {stats.frames_dropped_by_capture} dropped by "
-        f"capture, {stats.frames_dropped_by_pipeline} dropped by harness"
-    )
+    if media.width or stats.video_frames:
+        capture = (
+            f"{stats.video_frames} frames analysed, {stats.frames_dropped_by_capture} dropped by "
+            f"capture, {stats.frames_dropped_by_pipeline} dropped by harness"
+        )
+    else:  # an audio-only file
+        capture = (
+            f"no video; audio analysed to {stats.last_audio_time or 0.0:.1f} s "
+            f"({stats.audio_blocks} blocks, {stats.audio_samples_lost} samples lost)"
+        )
     return f"{head}\n{body}\n{capture}"
 
 

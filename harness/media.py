@@ -202,5 +202,6 @@ class AudioHistory:
         for block in self._blocks:
             lo, hi = max(first, block.start), min(last, block.end)
             if lo < hi:
-                samples[lo - first : hi - first] = block.samples[lo - block.start : hi - block.start]
+                source = block.samples[lo - block.start : hi - block.start]
+                samples[lo - first : hi - first] = source
         return AudioBlock(samples, rate, first)

@@ -12,6 +12,10 @@ Shape (after PySceneDetect's decode thread, with the deadlines it lacks):
   ``capture_timeout`` seconds; a source without a natural end that stops is also a lost capture.
 * Errors in reader threads are re-raised in the caller; on any exit (end, duration, error,
   Ctrl-C) the stop event is set, threads are joined with a deadline and sources are closed.
+* A lane no opened source feeds is not consumed: its detectors see nothing and report nothing
+  (audio detectors on a video-only file, video detectors on an audio-only one). With no video
+  at all (an audio-only file) the main thread consumes the audio lane instead, and audio time
+  drives the duration and progress.
 """
 
 from __future__ import annotations
@@ -94,14 +98,19 @@ class Pipeline:
             # the watchdog measures the capture, not how long opening the sources took
             self._video.last_received = self._audio.last_received = time.monotonic()
             threads = [self._start_reader(source) for source in self.sources]
+            # with no video (an audio-only file) audio drives the run from the main thread
+            audio_leads = self._audio.producers > 0 and self._video.producers == 0
             audio_thread = None
-            if self._audio.producers:
+            if self._audio.producers and not audio_leads:
                 audio_thread = threading.Thread(
-                    target=self._consume_audio, args=(duration,), name="harness-audio", daemon=True
+                    target=self._audio_thread, args=(duration,), name="harness-audio", daemon=True
                 )
                 audio_thread.start()
             try:
-                self._consume_video(duration, progress)
+                if audio_leads:
+                    self._consume_audio(duration, progress, leads=True)
+                else:
+                    self._consume_video(duration, progress)
             except CaptureLost as lost:
                 self._shutdown(threads, audio_thread)
                 lost.partial = self._report(flush=False)
@@ -196,19 +205,39 @@ class Pipeline:
                 progress(frame.time)
                 next_progress = frame.time + 1.0
 
-    def _consume_audio(self, duration: float | None) -> None:
-        lane = self._audio
+    def _audio_thread(self, duration: float | None) -> None:
         try:
-            while (item := self._next(lane)) is not None:
-                if duration is not None and not self._video_started.is_set():
-                    self._await_video_start()
-                if self._end_time is not None and item.time >= self._end_time:
-                    continue  # past the analysed span: video stops there too
-                self.stats.record_audio(item)
-                for detector in lane.detectors:
-                    lane.events += detector.process(item)
-        except BaseException as exc:
+            self._consume_audio(duration)
+        except BaseException as exc:  # re-raised in the caller
             self._errors.append(exc)
+
+    def _consume_audio(
+        self,
+        duration: float | None,
+        progress: Callable[[float], None] | None = None,
+        *,
+        leads: bool = False,
+    ) -> None:
+        """The audio lane: beside video in its own thread, or in the main thread ``leading`` the
+        run (analysed span, progress) when there is no video."""
+        lane = self._audio
+        next_progress = 0.0
+        while (item := self._next(lane)) is not None:
+            if leads:
+                if duration is not None and self._end_time is None:
+                    self._end_time = item.time + duration
+            elif duration is not None and not self._video_started.is_set():
+                self._await_video_start()
+            if self._end_time is not None and item.time >= self._end_time:
+                if leads:
+                    return
+                continue  # past the analysed span: video stops there too
+            self.stats.record_audio(item)
+            for detector in lane.detectors:
+                lane.events += detector.process(item)
+            if progress is not None and item.time >= next_progress:
+                progress(item.time)
+                next_progress = item.time + 1.0
 
     def _await_video_start(self) -> None:
         """The analysed span is known once video starts; audio must not run past it meanwhile."""
@@ -292,8 +321,10 @@ def _merge_summaries(summaries: dict[str, dict], new: dict[str, dict]) -> None:
 
 
 def _merged_info(sources: Sequence[MediaSource]) -> MediaInfo:
-    video = next(s for s in sources if s.provides_video).info
+    video = next((s.info for s in sources if s.provides_video), None)
     audio = next((s.info for s in sources if s.provides_audio), None)
+    if video is None:  # an audio-only file: its info has no picture fields
+        return audio if audio is not None else sources[0].info
     if audio is not None and audio is not video:
         video.sample_rate, video.channels = audio.sample_rate, audio.channels
     return video

@@ -57,6 +57,82 @@ def test_analyze_limits_detectors_and_prints_a_table(black_clip: Path) -> None:
     assert "frames analysed" in result.stdout
 
 
+@pytest.fixture(scope="module")
+def tracks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Audio-only WAVs of 6 s of music at -23 LUFS as captured: one with a 0.3 s dropout on
+    both channels, one clean."""
+    import numpy as np
+    import soundfile as sf
+
+    from tests.audio_content import at_loudness, captured, dropout_times, music_like, with_dropout
+
+    rate, folder = 48000, tmp_path_factory.mktemp("tracks")
+    music = at_loudness(music_like(6, rate, np.random.default_rng(2)), rate, -23.0)
+    (at,) = dropout_times(music, rate, [0.3])
+    sf.write(folder / "dropout.wav", captured(with_dropout(music, rate, at, 0.3), rate), rate)
+    sf.write(folder / "clean.wav", captured(music, rate), rate)
+    return {"dropout": folder / "dropout.wav", "clean": folder / "clean.wav", "at": at}
+
+
+def test_analyze_audio_only_wav_finds_the_dropout(tracks: dict) -> None:
+    result = harness("analyze", str(tracks["dropout"]), "--json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    jsonschema.validate(output, SCHEMA)
+    media = output["media"]
+    assert (media["width"], media["height"], media["fps"]) == (None, None, None)
+    assert (media["sample_rate"], media["channels"]) == (48000, 2)
+    assert [e["defect"] for e in output["events"]] == ["audio_dropout"]  # no video results
+    assert output["events"][0]["start"] == pytest.approx(tracks["at"], abs=0.01)
+    assert output["events"][0]["end"] == pytest.approx(tracks["at"] + 0.3, abs=0.01)
+    assert output["av_sync"] is None
+    assert output["capture"]["video_frames"] == 0 and output["capture"]["resolution"] is None
+    assert output["capture"]["audio_samples_lost"] == 0
+
+
+def test_analyze_clean_audio_only_wav_finds_nothing(tracks: dict) -> None:
+    result = harness("analyze", str(tracks["clean"]), "--json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    jsonschema.validate(output, SCHEMA)
+    assert output["events"] == []
+    assert output["summaries"]["loudness"]["integrated_lufs"] == pytest.approx(-23, abs=1)
+
+
+def test_analyze_audio_artifacts_on_an_audio_only_track(tracks: dict) -> None:
+    asked = "audio_hum,audio_hiss,audio_distortion,audio_clicks"
+    result = harness("analyze", str(tracks["clean"]), "--defects", asked)
+    assert result.returncode == 0, result.stderr
+    assert "no defects found" in result.stdout
+    assert "audio 48000 Hz x2" in result.stdout
+    assert "no video; audio analysed to 6.0 s" in result.stdout
+    assert "not measured" not in result.stderr
+
+
+@needs_ffmpeg
+def test_defects_of_a_missing_medium_are_not_measured_either_way(
+    tracks: dict, black_clip: Path, tmp_path: Path
+) -> None:
+    """Video defects on an audio-only file are treated as audio defects on a video-only file:
+    analysed (exit 0), nothing reported, and a warning that they were not measured."""
+    result = harness("analyze", str(tracks["dropout"]), "--defects", "black_frames,freeze")
+    assert result.returncode == 0, result.stderr
+    assert "no defects found" in result.stdout
+    assert "has no video stream: black_frames, freeze not measured" in result.stderr
+
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(black_clip), "-an", "-c", "copy", str(silent)],
+        check=True,
+    )
+    result = harness("analyze", str(silent), "--defects", "audio_dropout,black_frames", "--json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert {e["defect"] for e in output["events"]} == {"black_frames"}
+    assert output["media"]["sample_rate"] is None
+    assert "has no audio stream: audio_dropout not measured" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,9 +11,9 @@ import pytest
 
 from harness.capture.simulated import SimulatedSource
 from harness.errors import CaptureLost
+from harness.impairments.registry import IMPAIRMENTS
 from harness.media import AudioBlock, VideoFrame
 from harness.pipeline import Pipeline
-from harness.impairments.registry import IMPAIRMENTS
 from harness.profiles import AudioSource, Fault, Simulation
 from tests.media_files import make_clip, needs_ffmpeg
 

@@ -3,6 +3,11 @@
 Time zero is the container's start time for both streams, so the file's own A/V alignment is
 kept exactly. Pixels stay in the decoder's format until asked for: DSP detectors read the luma
 plane directly (no colour conversion), BGR is made only for models and evidence.
+
+An audio-only file (WAV, FLAC, M4A, MP3 ...) is read too where the caller allows it
+(``require_video=False``, as `harness analyze` does): ``provides_video`` is then False after
+``open`` and only audio blocks come out. Callers that need pictures (device profiles, the
+simulator's content, datasets) keep the default and get a MediaError saying so.
 """
 
 from __future__ import annotations
@@ -29,7 +34,11 @@ _LUMA_PLANE_FORMATS = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", 
 
 
 class RecordingSource(MediaSource):
-    """Video (and optionally audio) of a media file, as fast as the consumer takes it."""
+    """Video and/or audio of a media file, as fast as the consumer takes it.
+
+    ``provides_video`` says True until ``open`` finds out: an audio-only file (allowed with
+    ``require_video=False``) sets it False on the instance.
+    """
 
     backend_name = "recording"
     is_live = False
@@ -42,9 +51,12 @@ class RecordingSource(MediaSource):
         with_audio: bool = True,
         sample_rate: int | None = None,
         channels: int | None = None,
+        *,
+        require_video: bool = True,
     ) -> None:
         self.path = Path(path)
         self.want_audio = with_audio
+        self.require_video = require_video
         self.sample_rate = sample_rate
         self.channels = channels
         self.decode_failures = 0
@@ -71,30 +83,44 @@ class RecordingSource(MediaSource):
             raise MediaError(
                 f"{self.path}: cannot be decoded ({exc}); is it a media file?"
             ) from None
-        if not container.streams.video:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if video is None and (problem := self._without_video(audio is not None)):
             container.close()
-            raise MediaError(
-                f"{self.path}: has no video stream; only audio+video or video files can be analysed"
-            )
+            raise MediaError(f"{self.path}: {problem}")
         self._container = container
-        video = container.streams.video[0]
-        video.thread_type = "AUTO"
-        audio = container.streams.audio[0] if container.streams.audio and self.want_audio else None
+        if video is not None:
+            video.thread_type = "AUTO"
+        audio = audio if self.want_audio else None
+        self.provides_video = video is not None
         self.provides_audio = audio is not None
         if audio is not None:
             self.sample_rate = self.sample_rate or audio.rate
             self.channels = self.channels or audio.channels
         duration = container.duration / av.time_base if container.duration else None
-        fps = float(video.average_rate) if video.average_rate else None
+        fps = float(video.average_rate) if video is not None and video.average_rate else None
         self._info = MediaInfo(
             path=str(self.path),
             duration=duration,
             fps=fps,
-            width=video.width,
-            height=video.height,
+            width=video.width if video is not None else None,
+            height=video.height if video is not None else None,
             sample_rate=self.sample_rate if audio else None,
             channels=self.channels if audio else None,
         )
+
+    def _without_video(self, has_audio: bool) -> str | None:
+        """Why a file without a video stream cannot be read here, or None when its audio will do."""
+        if not has_audio:
+            return (
+                "has neither a video nor an audio stream; only video, audio or audio+video "
+                "files can be analysed"
+            )
+        if self.require_video:
+            return "has no video stream (audio only); a video or audio+video file is needed here"
+        if not self.want_audio:
+            return "has no video stream and its audio is not read here; use a video file"
+        return None
 
     @property
     def info(self) -> MediaInfo:
@@ -120,8 +146,10 @@ class RecordingSource(MediaSource):
         """Decoded frames and audio blocks in file order, on the file's media clock."""
         container = self._container
         assert container is not None
-        video = container.streams.video[0]
-        streams = [video] + ([container.streams.audio[0]] if self.provides_audio else [])
+        video = container.streams.video[0] if self.provides_video else None
+        streams = ([video] if video is not None else []) + (
+            [container.streams.audio[0]] if self.provides_audio else []
+        )
         origin = Fraction(container.start_time or 0, av.time_base)
         resampler = (
             av.AudioResampler(format="flt", layout=_layout(self.channels), rate=self.sample_rate)
@@ -140,6 +168,7 @@ class RecordingSource(MediaSource):
             for frame in frames:
                 decoded_any = True
                 if isinstance(frame, av.VideoFrame):
+                    assert video is not None
                     yield _video_frame(frame, video.time_base, origin, seq)
                     seq += 1
                 else:
