@@ -171,6 +171,13 @@ def test_quick_training_run_end_to_end(tmp_path: Path) -> None:
     assert set(entry["trained"]["thresholds"]) == {"area_ratio", "probability", "blockdetect"}
     card = (tmp_path / "block_corruption.md").read_text()
     assert "FFmpeg blockdetect" in card and "| 960 x 544 |" in card
+    from training.block_eval import FrameScores
+
+    saved = FrameScores.load(tmp_path / "work" / "quick" / "test-scores.npz")
+    truth, kind, scores = saved.arrays()
+    assert len(truth) == len(kind) == saved.clips[-1][1] > 0
+    assert set(scores) == {"area_ratio", "probability", "blockdetect"}
+    assert all(len(values) == len(truth) for values in scores.values())
 
 
 def test_heat_map_evidence_is_drawn_over_the_at_frame() -> None:

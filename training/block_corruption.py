@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     register(args.out, MODEL, onnx_path, trained=trained, **entry_args)
     report = block_eval.evaluate(args.out, args.corpus, args.seed, plan.val_clips,
                                  plan.test_clips, MAX_SIZE, whole_seconds=plan.whole_seconds,
-                                 speed_repeats=plan.speed_repeats)
+                                 speed_repeats=plan.speed_repeats, scores_dir=work)
     trained.update(thresholds=report.thresholds, metrics=report.headline(),
                    train_pictures=len(data.pictures),
                    minutes=round((time.monotonic() - started) / 60, 1))

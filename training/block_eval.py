@@ -83,6 +83,24 @@ class FrameScores:
         return (np.asarray(self.truth), np.asarray(self.kind),
                 {name: np.asarray(values) for name, values in self.scores.items()})
 
+    def save(self, path: Path) -> None:
+        """Every frame's truth, kind and scores (``.npz``), so operating points other than the
+        card's can be read off later without scoring again (``FrameScores.load``)."""
+        truth, kind, scores = self.arrays()
+        np.savez_compressed(path, truth=truth, kind=kind, clips=np.asarray(self.clips),
+                            **{f"score_{name}": values for name, values in scores.items()})
+
+    @classmethod
+    def load(cls, path: Path) -> FrameScores:
+        """Scores saved by ``save`` (without the accuracy-vs-size samples)."""
+        with np.load(path) as saved:
+            scores = cls(truth=saved["truth"].tolist(), kind=saved["kind"].tolist(),
+                         clips=[tuple(bounds) for bounds in saved["clips"].tolist()])
+            for key in saved.files:
+                if key.startswith("score_"):
+                    scores.scores[key.removeprefix("score_")] = saved[key].tolist()
+        return scores
+
     def extend(self, clip: FrameScores) -> None:
         """Append one clip's scores, recording where its frames are."""
         first = len(self.truth)
@@ -276,14 +294,21 @@ class Report:
 
 def evaluate(models: Path, corpus: Path | None, seed: int, val_clips: int, test_clips: int,
              max_size: tuple[int, int], *, whole_seconds: float | None = None,
-             speed_repeats: int = 15, progress: Callable[[str], None] = print) -> Report:
+             speed_repeats: int = 15, scores_dir: Path | None = None,
+             progress: Callable[[str], None] = print) -> Report:
     """Set thresholds on the validation split and measure everything on the test split
-    (``whole_seconds``: how much of each source the negatives take, None: all of it)."""
+    (``whole_seconds``: how much of each source the negatives take, None: all of it); the
+    per-frame scores of both splits go to ``scores_dir`` (``val-scores.npz``,
+    ``test-scores.npz``) when given."""
     workers = os.cpu_count() or 1
     val = score_split(models, corpus, "val", val_clips, seed, max_size,
                       whole_seconds=whole_seconds, workers=workers, progress=progress)
     test = score_split(models, corpus, "test", test_clips, seed, max_size, curve=True,
                        whole_seconds=whole_seconds, workers=workers, progress=progress)
+    if scores_dir is not None:
+        scores_dir.mkdir(parents=True, exist_ok=True)
+        val.save(scores_dir / "val-scores.npz")
+        test.save(scores_dir / "test-scores.npz")
     val_truth, val_kind, val_scores = val.arrays()
     thresholds = {method: choose_threshold(val_truth, val_kind, val_scores[method])
                   for method in ("area_ratio", "probability")}
