@@ -27,7 +27,14 @@ from harness.corpus import MANIFEST_NAME, Manifest
 from harness.detectors.av import faces as faces_module
 from harness.detectors.av import lipsync, packaged
 from harness.detectors.av.faces import Face, FaceTracker
-from harness.detectors.av.lipsync import LipSyncDetector, LipSyncSettings, TrackResult
+from harness.detectors.av.lipsync import (
+    UNCONFIRMED,
+    LipSyncDetector,
+    LipSyncSettings,
+    TrackResult,
+    WindowResult,
+    confirmed,
+)
 from harness.detectors.av.scorer import find_peak
 from harness.detectors.av.shots import ShotCuts
 from harness.detectors.av.speech import SpeechStream
@@ -207,6 +214,40 @@ def test_tracks_vote_and_a_tie_is_inconclusive() -> None:
     assert (majority.verdict, majority.offset_ms, majority.confidence) == \
         ("out_of_sync", 260, 0.3)
     assert vote(0, 4, [track("inconclusive", 50, 0.01)]).reason == "no confident face track"
+
+
+def voted(start: float, offset_ms: float | None) -> WindowResult:
+    """A 4-s window as its own tracks voted: out of sync by ``offset_ms``, or inconclusive."""
+    if offset_ms is None:
+        return WindowResult(start, start + 4.0, "inconclusive", reason="no speech")
+    return WindowResult(start, start + 4.0, "out_of_sync", offset_ms, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("offsets", "standing"),
+    [
+        # windows every 2 s; None: inconclusive on its own
+        ((None, 240, 250, 230, None), {2.0, 4.0, 6.0}),  # 2 and 6 apart; 4 agrees between them
+        ((240, None, None, None, 250), {0.0, 8.0}),  # apart, and no further than confirm_s
+        ((None, 240, 250, None, None), set()),  # overlapping windows share their chance peaks
+        ((None, 240, 250, -200, None), set()),  # 2 and 6 disagree: 4 has nothing to join
+        ((240, 250, None, None, None, None, None, None, 230), set()),  # 16 s apart > confirm_s
+        ((None, 240, 600, 230, None), {2.0, 6.0}),  # 4 (600 ms) agrees with no partnered window
+    ],
+)
+def test_an_offset_stands_when_a_window_apart_finds_it_and_holds_for_those_between(
+    offsets: tuple[float | None, ...], standing: set[float]
+) -> None:
+    settings = LipSyncSettings()  # window 4 s, confirm within 10 s, agree within 80 ms
+    scored = [voted(2.0 * i, offset) for i, offset in enumerate(offsets)]
+    decided = [confirmed(window, scored, settings) for window in scored]
+    assert {w.start for w in decided if w.verdict == "out_of_sync"} == standing
+    for before, after in zip(scored, decided, strict=True):
+        if before.verdict == "out_of_sync" and after.start not in standing:
+            assert (after.verdict, after.reason, after.offset_ms) == (
+                "inconclusive", UNCONFIRMED, None)
+        else:
+            assert after is before
 
 
 def test_peak_is_refined_between_lags_and_prominence_is_over_the_rival() -> None:

@@ -16,15 +16,19 @@ Every ``hop_s`` a ``window_s`` window passes through:
 6. the window's verdict is the majority of the votes; no face, no speech, no confident track
    or a tie is ``inconclusive``;
 7. an out-of-sync window stands only when another window within ``confirm_s``, sharing no
-   frame with it, finds the same offset (within ``agree_ms``); otherwise it is inconclusive.
+   frame with it, finds the same offset (within ``agree_ms``), or when it agrees with an
+   overlapping window that has such a partner; otherwise it is inconclusive.
 
 Why step 7: a face mouthing words that are not in the audio (a voice-over, dubbing, someone else
 speaking) correlates with the speech by chance at some lag, and one window in six of such
 content passed the prominence threshold with a random offset. A true offset is the same in
 every window, a chance one is not: on Megamind's picture with 20 unrelated Czech recordings no
 window was out of sync once confirmation was required (benchmarks/README.md). It takes more
-evidence to call a defect than to pass a window, and a window's verdict is final ``confirm_s``
-after it starts.
+evidence to call a defect than to pass a window. Two windows sharing frames share their chance
+peaks too, so they never confirm each other directly; but once two windows apart agree, a
+window between them that finds the same offset is part of the same stretch (on an 11-s clip
+the middle one of three good windows has no partner of its own). A window's verdict is final
+``confirm_s + window_s`` after it starts.
 
 The overall verdict is the majority of the conclusive windows (a tie is inconclusive) with
 their median offset; runs of out-of-sync windows (inconclusive ones in between do not break a
@@ -42,6 +46,7 @@ correlation curves and mouth crops, for reports.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -204,7 +209,7 @@ class LipSyncDetector(Detector[VideoFrame | AudioBlock, LipSyncSettings]):
         self._scorer = scorer or CorrelationScorer()
         keep_s = s.window_s + s.hop_s + 2 * (s.search_ms / 1000 + AUDIO_WAIT_S)
         self._speech = SpeechStream(vad or SileroVad(), keep_s)
-        self._history = AudioHistory(keep_s + s.confirm_s)  # events wait for confirmation
+        self._history = AudioHistory(keep_s + self._decision_delay)  # events wait for it
         self._shots = ShotCuts(s.cut_threshold)
         self._tracker = FaceTracker()
         self._frames: deque[_Frame] = deque()
@@ -305,30 +310,24 @@ class LipSyncDetector(Detector[VideoFrame | AudioBlock, LipSyncSettings]):
         s = self.settings
         newest = self._scored[-1].start
         events: list[Event] = []
-        while self._undecided and (final or self._undecided[0].start + s.confirm_s <= newest):
-            window = self._confirmed(self._undecided.popleft())
+        delay = self._decision_delay
+        while self._undecided and (final or self._undecided[0].start + delay <= newest):
+            window = confirmed(self._undecided.popleft(), self._scored, s)
             self.windows.append(window)
             if window.verdict == OUT_OF_SYNC:
                 self._stretch.append(window)
             elif window.verdict == IN_SYNC:
                 events += self._close_stretch()
-        horizon = (self._undecided[0].start if self._undecided else newest) - s.confirm_s
+        horizon = (self._undecided[0].start if self._undecided else newest) - delay
         while self._scored[0].start < horizon:
             self._scored.popleft()
         return events
 
-    def _confirmed(self, window: WindowResult) -> WindowResult:
-        """The window, or (an out-of-sync one no other window confirms) inconclusive."""
-        s = self.settings
-        if window.verdict != OUT_OF_SYNC or any(
-            other.verdict == OUT_OF_SYNC
-            and s.window_s - 1e-6 <= abs(other.start - window.start) <= s.confirm_s
-            and abs(other.offset_ms - window.offset_ms) <= s.agree_ms
-            for other in self._scored
-        ):
-            return window
-        return replace(window, verdict=INCONCLUSIVE, offset_ms=None, confidence=0.0,
-                       reason=UNCONFIRMED)
+    @property
+    def _decision_delay(self) -> float:
+        """How long after a window starts every window that may confirm it has started: a
+        partner of an overlapping window lies up to ``confirm_s + window_s`` away."""
+        return self.settings.confirm_s + self.settings.window_s
 
     def _window(self, start: float, end: float) -> WindowResult:
         s = self.settings
@@ -475,3 +474,48 @@ def _aggregate(start: float, end: float, tracks: list[TrackResult]) -> WindowRes
     verdict = IN_SYNC if votes[IN_SYNC] > votes[OUT_OF_SYNC] else OUT_OF_SYNC
     best = max((t for t in tracks if t.verdict == verdict), key=lambda t: t.confidence)
     return WindowResult(start, end, verdict, best.offset_ms, best.confidence, tracks=tracks)
+
+
+def confirmed(
+    window: WindowResult, scored: Sequence[WindowResult], settings: LipSyncSettings
+) -> WindowResult:
+    """``window`` as it is, or inconclusive when it is out of sync and nothing in ``scored``
+    (the windows around it, itself included or not) confirms its offset (step 7)."""
+    if window.verdict != OUT_OF_SYNC or _partnered(window, scored, settings) or any(
+        other is not window
+        and _agree(other, window, settings)
+        and _overlap(other, window, settings)
+        and _partnered(other, scored, settings)
+        for other in scored
+    ):
+        return window
+    return replace(window, verdict=INCONCLUSIVE, offset_ms=None, confidence=0.0,
+                   reason=UNCONFIRMED)
+
+
+def _partnered(
+    window: WindowResult, scored: Sequence[WindowResult], settings: LipSyncSettings
+) -> bool:
+    """Another window within ``confirm_s``, sharing no frame with it, finds its offset."""
+    return any(
+        other is not window
+        and _agree(other, window, settings)
+        and not _overlap(other, window, settings)
+        and abs(other.start - window.start) <= settings.confirm_s
+        for other in scored
+    )
+
+
+def _agree(a: WindowResult, b: WindowResult, settings: LipSyncSettings) -> bool:
+    """Both windows (as their own tracks voted) out of sync by the same offset."""
+    return (
+        a.verdict == b.verdict == OUT_OF_SYNC
+        and a.offset_ms is not None
+        and b.offset_ms is not None
+        and abs(a.offset_ms - b.offset_ms) <= settings.agree_ms
+    )
+
+
+def _overlap(a: WindowResult, b: WindowResult, settings: LipSyncSettings) -> bool:
+    """The two windows share frames."""
+    return abs(a.start - b.start) < settings.window_s - 1e-6
