@@ -45,7 +45,6 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -60,6 +59,7 @@ from scipy.signal import resample_poly  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared test helpers
 
+from benchmarks.ffmpeg_cli import ffmpeg_version, require_ffmpeg, run_ffmpeg  # noqa: E402
 from harness.detectors.audio.artifacts import DEFECTS, AudioArtifactDetector  # noqa: E402
 from harness.impairments.audio import Clicks, Distortion, Hum  # noqa: E402
 from harness.simulation.capture_path import captured_audio  # noqa: E402
@@ -67,7 +67,6 @@ from tests.audio_content import blocks, run  # noqa: E402
 
 RATE = 48000
 BLOCK = 1024
-FFMPEG = shutil.which("ffmpeg")
 KINDS = tuple(DEFECTS)  # hum, hiss, distortion, clicks
 LABEL = {defect: label for label, defect in DEFECTS.items()}
 PATHS = ("file", "capture")
@@ -77,14 +76,6 @@ S16_FULL = 32767 / 32768
 
 # -- audio in and out ---------------------------------------------------------------------------
 
-
-def _ffmpeg(*args: str | Path) -> None:
-    """Run FFmpeg quietly; its own error message if it fails."""
-    assert FFMPEG is not None
-    command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *map(str, args)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"ffmpeg failed ({' '.join(command[6:])}): {done.stderr.strip()}")
 
 
 def _read(path: Path) -> np.ndarray:
@@ -103,14 +94,14 @@ def _stereo(samples: np.ndarray) -> np.ndarray:
 
 def _filtered(source: Path, audio_filter: str, codec: str, out: Path) -> np.ndarray:
     """``source`` through one FFmpeg filter chain, written with ``codec`` and read back."""
-    _ffmpeg("-i", source, "-af", audio_filter, "-c:a", codec, out)
+    run_ffmpeg("-i", source, "-af", audio_filter, "-c:a", codec, out)
     return _read(out)
 
 
 def _mixed(source: Path, lavfi: str, out: Path) -> np.ndarray:
     """``source`` plus the FFmpeg source ``lavfi`` (already at its level), summed sample by
     sample (``amix=normalize=0``), written as float."""
-    _ffmpeg("-i", source, "-f", "lavfi", "-i", lavfi, "-filter_complex",
+    run_ffmpeg("-i", source, "-f", "lavfi", "-i", lavfi, "-filter_complex",
             "[0:a][1:a]amix=inputs=2:normalize=0:duration=first", "-c:a", "pcm_f32le", out)
     return _read(out)
 
@@ -120,8 +111,7 @@ def _rms_dbfs(x: np.ndarray) -> float:
 
 
 def _has_encoder(name: str) -> bool:
-    assert FFMPEG is not None
-    listing = subprocess.run([FFMPEG, "-hide_banner", "-encoders"], capture_output=True,
+    listing = subprocess.run([require_ffmpeg(), "-hide_banner", "-encoders"], capture_output=True,
                              text=True).stdout
     return any(line.split()[1:2] == [name] for line in listing.splitlines() if line.strip())
 
@@ -157,7 +147,7 @@ def overs_turned_down(gain_db: float) -> Maker:
 
     def make(source: Path, x: np.ndarray, tmp: Path) -> Made:
         hot = tmp / "hot.wav"
-        _ffmpeg("-i", source, "-af", f"volume={gain_db}dB", "-c:a", "pcm_s16le", hot)
+        run_ffmpeg("-i", source, "-af", f"volume={gain_db}dB", "-c:a", "pcm_s16le", hot)
         clipped = np.flatnonzero((np.abs(_read(hot)) >= S16_FULL).any(axis=1))
         y = _filtered(hot, f"volume={-gain_db}dB", "pcm_f32le", tmp / "down.wav")
         return y, {"instants": clipped}
@@ -212,12 +202,12 @@ def analogue_hiss(color: str, level_dbfs: float, seed: int) -> Maker:
     def make(source: Path, x: np.ndarray, tmp: Path) -> Made:
         noise = tmp / "noise.wav"
         seconds = f"{len(x) / RATE + 1:.3f}"
-        _ffmpeg("-filter_complex",
+        run_ffmpeg("-filter_complex",
                 f"anoisesrc=c={color}:a=0.5:r={RATE}:d={seconds}:seed={seed}[l];"
                 f"anoisesrc=c={color}:a=0.5:r={RATE}:d={seconds}:seed={seed + 1}[r];"
                 "[l][r]amerge=inputs=2", "-c:a", "pcm_f32le", noise)
         gain = 10 ** ((level_dbfs - _rms_dbfs(_read(noise)[: len(x)])) / 20)
-        _ffmpeg("-i", source, "-i", noise, "-filter_complex",
+        run_ffmpeg("-i", source, "-i", noise, "-filter_complex",
                 f"[1:a]volume={gain:.9g}[n];[0:a][n]amix=inputs=2:normalize=0:duration=first",
                 "-c:a", "pcm_f32le", tmp / "hissy.wav")
         y = _read(tmp / "hissy.wav")
@@ -278,7 +268,7 @@ def lossy_round_trip(codec: str, bitrate: str, suffix: str) -> Maker:
 
     def make(source: Path, x: np.ndarray, tmp: Path) -> Made:
         coded = tmp / f"coded.{suffix}"
-        _ffmpeg("-i", source, "-c:a", codec, "-b:a", bitrate, coded)
+        run_ffmpeg("-i", source, "-c:a", codec, "-b:a", bitrate, coded)
         y = _filtered(coded, "anull", "pcm_f32le", tmp / "decoded.wav")
         return y, {}
 
@@ -459,8 +449,7 @@ def _pool(rows: list[dict]) -> dict:
 
 
 def measure(corpus: Path, seconds: float, seed: int) -> dict:
-    if FFMPEG is None:
-        raise SystemExit("ffmpeg is not installed (apt-get install ffmpeg)")
+    require_ffmpeg()
     began = time.perf_counter()
     tracks = load_tracks(corpus, seconds)
     chosen = variants(seed)
@@ -495,11 +484,10 @@ def measure(corpus: Path, seconds: float, seed: int) -> dict:
                 "tracks": per_track,
             }
         results.append(entry)
-    ffmpeg_version = " ".join(subprocess.run([FFMPEG, "-version"], capture_output=True,
-                                             text=True).stdout.split()[2:3])
+    version = ffmpeg_version()
     return {
         "corpus": str(corpus), "seconds_per_track": seconds, "seed": seed,
-        "ffmpeg": ffmpeg_version,
+        "ffmpeg": version,
         "tracks": [{"id": t.id, "group": t.group, "seconds": len(t.samples) / RATE}
                    for t in tracks],
         "groups": groups,
