@@ -10,6 +10,7 @@ import pytest
 from harness.capture.recording import RecordingSource
 from harness.errors import MediaError
 from harness.media import AudioBlock, VideoFrame
+from tests.audio_content import sine
 from tests.media_files import make_clip, needs_ffmpeg
 
 pytestmark = needs_ffmpeg
@@ -99,10 +100,9 @@ def test_truncated_file_keeps_what_decodes(clip: Path, tmp_path: Path) -> None:
 # -- audio-only files (catalogue tracks: WAV, FLAC, M4A/AAC ...) ---------------------------------
 
 
-def tone(seconds: float = 2.0, rate: int = 48000, hz: float = 1000.0) -> np.ndarray:
-    """A stereo sine at -12 dBFS, (frames, 2) float32."""
-    wave = 0.25 * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)
-    return np.repeat(wave[:, np.newaxis], 2, axis=1).astype(np.float32)
+def tone(seconds: float = 2.0) -> np.ndarray:
+    """A 1 kHz stereo sine at -12 dBFS, 48 kHz."""
+    return sine(seconds, 48000, -12.0)
 
 
 def write_m4a(path: Path, x: np.ndarray, rate: int = 48000) -> Path:
