@@ -81,11 +81,12 @@ SWEEPS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
     ("clicks", "per_second", (1, 2, 5, 10, 30)),
 )
 #: Clean sets beside the scan of real content: each look-alike over content, silence (the
-#: capture floor alone) and near-silence (content at -60 to -40 dBFS).
+#: capture floor alone), near-silence (content at -60 to -40 dBFS) and loud limited masters.
 FALSE_ALARM_SETS = {
     **{name: {"level": "normal", "lookalike": name} for name in LOOKALIKES},
     "silence": {"level": "silence", "lookalike": "none"},
     "near_silence": {"level": "near_silence", "lookalike": "none"},
+    "loud_master": {"level": "loud_master", "lookalike": "none"},
 }
 
 _POOLS: dict[str, ContentPool] = {}
@@ -177,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sets, 2 epochs: seconds")
     parser.add_argument("--out", type=Path, default=REPO / "models", help="models directory")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
+    parser.add_argument("--results", type=Path,
+                        help="also write the evaluation results as JSON (the card's figures)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     budget = QUICK if args.quick else FULL
@@ -252,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     register(args.out, MODEL, onnx_path, input_spec=input_spec, classes=CLASSES, version=VERSION,
              trained=trained)
     (args.out / f"{MODEL}.md").write_text(audio_card.card(results))
+    if args.results is not None:
+        args.results.write_text(json.dumps(results, indent=1, default=float))
     log(f"done: {json.dumps(results['summary'])}")
     return 0
 

@@ -100,11 +100,12 @@ def _sweeps(sets: dict[str, SegmentSet], thresholds: np.ndarray) -> dict[str, li
 
 
 def _by_kind(s: SegmentSet, thresholds: np.ndarray) -> dict[str, dict]:
-    """Detection by the variant of each defect (hiss colour, distortion curve, click kind) and
-    by content group, on the test set."""
+    """Detection by the variant of each defect (hum pattern, hiss colour, distortion curve,
+    click kind), on the test set."""
     y = s.y
     table = {}
-    for label, key in (("hiss", "color"), ("distortion", "kind"), ("clicks", "kind")):
+    for label, key in (("hum", "kind"), ("hiss", "color"), ("distortion", "kind"),
+                       ("clicks", "kind")):
         c = seg.CLASSES.index(label)
         kinds = np.array([x.strength.get(key, "") for x in s.segments])
         for kind in sorted(set(kinds[y == c])):

@@ -8,7 +8,7 @@ defects: every real capture has mains hum around -70 dBFS and a noise floor of -
 * ``none``: content through a capture path whose hum is at most ``CAPTURE_HUM_DBFS[1]`` and
   whose floor lies in ``CAPTURE_FLOOR_DBFS``; look-alikes (distorted guitar, drums, applause,
   drones and bass lines, whispering, sibilant speech), silence and near-silence included.
-* ``hum``: mains hum (50 or 60 Hz within ``MAINS_TOLERANCE``, random harmonics) of at least
+* ``hum``: mains hum (50 or 60 Hz within ``MAINS_TOLERANCE``, one of ``HUM_PATTERNS``) of at least
   ``HUM_MIN_DBFS`` RMS
   (14 dB above the loudest hum a clean capture carries, audible in any pause) and at most
   ``HUM_BELOW_CONTENT_DB`` below the content's RMS: further down, programme bass masks it in
@@ -21,10 +21,17 @@ defects: every real capture has mains hum around -70 dBFS and a noise floor of -
   content of at least -40 dBFS RMS (distortion of near-silence is not a thing one hears).
   Measured against the RMS, not the peak: how much of a waveform is clipped, hence how audible
   it is, depends on where the limit sits in its bulk, while one loud transient decides the peak.
-  The curve keeps unit gain below its limit, so a distorted segment is no louder than a clean
-  one.
+  In ``FULL_SCALE`` of segments the limit is a converter's full scale (digital overs: a gain
+  stage pushes the content into the ceiling and it comes out louder, flat-topped there);
+  otherwise the curve keeps unit gain below its limit (clipped upstream, played at a normal
+  level), so the model cannot tell distortion by loudness alone.
 * ``clicks``: impulses or crackle bursts, ``CLICK_RATE`` per second, peaks ``CLICK_OVER_RMS_DB``
-  above the content's RMS and at least ``CLICK_MIN_DBFS``.
+  above the content's RMS and at least ``CLICK_MIN_DBFS``; or (``SPLICES`` of them, on content
+  of at least ``SPLICE_MIN_CONTENT_DBFS``) buffer slips: the stream replays its last 1-5 ms, a
+  step in the waveform no louder than the content.
+
+Content is as mastered or turned down, and in ``LOUD_MASTER`` of segments loudness-maximised
+(pushed into a brickwall limiter): dense, loud and never clipped, the look-alike of overs.
 
 Strengths between the classes (hum at -60 dBFS, a clip limit 12 dB above the RMS) are never
 trained on; the evaluation sweeps across them to show where detection starts. Where the
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from harness.detectors.audio.features import SAMPLE_RATE, SEGMENT, segment_features
 from harness.impairments.audio import Clicks, Distortion, Hiss, Hum, from_db
@@ -62,6 +70,27 @@ DISTORTION_MIN_CONTENT_DBFS = -40.0
 CLICK_RATE = (1.0, 30.0)
 CLICK_OVER_RMS_DB = (6.0, 30.0)
 CLICK_MIN_DBFS = -40.0
+#: Shares of distortion segments that are full-scale overs (ceiling in ``OVERS_CEILING_DBFS``),
+#: and of clicks that are buffer slips (on content of at least ``SPLICE_MIN_CONTENT_DBFS``,
+#: each slip's step at least the content's RMS: a slip in a quiet passage is not heard).
+FULL_SCALE = 0.5
+OVERS_CEILING_DBFS = (-0.5, 0.0)
+SPLICES = 0.3
+SPLICE_MIN_CONTENT_DBFS = -30.0
+SPLICE_MS = (1.0, 5.0)
+#: Loud masters: content peak-normalised to a ceiling, pushed further by ``LOUD_MASTER_PUSH_DB``
+#: into a brickwall limiter (gain reduction held and smoothed over ``LIMITER_MS``, so it never
+#: flat-tops the waveform as clipping does).
+LOUD_MASTER = 0.15
+LOUD_MASTER_PUSH_DB = (3.0, 12.0)
+LOUD_MASTER_CEILING_DBFS = (-1.0, -0.2)
+LIMITER_MS = 5.0
+#: Hum's harmonic patterns and their shares: ``random`` levels of the 2nd-6th harmonics, ``odd``
+#: harmonics only (a ground loop through a rectifier's transformer), ``rectified`` (a full-wave
+#: rectifier's ripple: twice the mains and its harmonics), ``rich`` (up to the 12th: a dimmer or
+#: a switching supply's buzz). A pure sine is left out: in one second it is not told from a held
+#: bass note within ``MAINS_GAP`` of the mains.
+HUM_PATTERNS = {"random": 0.4, "odd": 0.2, "rectified": 0.2, "rich": 0.2}
 
 #: Content level: as mastered in ``NATURAL_LEVEL`` of segments, otherwise a gain in ``GAIN_DB``;
 #: always kept below ``PEAK_LIMIT``, so only ``distortion`` clips.
@@ -128,19 +157,31 @@ def _span(rng: np.random.Generator) -> tuple[float, float]:
 
 
 Fixed = dict[str, Any]
-Made = tuple[AudioImpairment, dict]
+Made = tuple["AudioImpairment | BufferSlips", dict]
 Maker = Callable[[np.random.Generator, np.ndarray, Fixed], Made]
+
+
+def _hum_shape(rng: np.random.Generator, pattern: str, mains: float) -> tuple[float, np.ndarray]:
+    """The fundamental and harmonic levels (dB, 2nd harmonic first) of a ``pattern`` of hum."""
+    if pattern == "rich":
+        return mains, rng.uniform(-30.0, 0.0, int(rng.integers(6, 12)))
+    harmonics = rng.uniform(-30.0, 0.0, 5)
+    if pattern == "odd":
+        harmonics[::2] = -120.0  # the 2nd, 4th and 6th
+    return (2 * mains if pattern == "rectified" else mains), harmonics
 
 
 def _hum(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made:
     lowest = max(HUM_MIN_DBFS, _rms_dbfs(clean) - HUM_BELOW_CONTENT_DB)
     level = fixed.get("level_dbfs", _uniform(rng, (lowest, HUM_MAX_DBFS)))
     mains = float(rng.choice(MAINS_HZ)) * _uniform(rng, (1 - MAINS_TOLERANCE, 1 + MAINS_TOLERANCE))
-    harmonics = rng.uniform(-30.0, 0.0, 5)
+    pattern = fixed.get("pattern", str(rng.choice(list(HUM_PATTERNS),
+                                                  p=list(HUM_PATTERNS.values()))))
+    fundamental, harmonics = _hum_shape(rng, pattern, mains)
     at, duration = _span(rng)
-    hum = Hum(at, duration, int(rng.integers(2**31)), level_dbfs=level, mains_hz=mains,
+    hum = Hum(at, duration, int(rng.integers(2**31)), level_dbfs=level, mains_hz=fundamental,
               harmonics_db=harmonics, ramp_ms=5.0)
-    return hum, {"level_dbfs": level, "mains_hz": round(mains, 2)}
+    return hum, {"level_dbfs": level, "mains_hz": round(mains, 2), "kind": pattern}
 
 
 def _hiss(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made:
@@ -160,18 +201,79 @@ def _hiss(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made:
 
 def _distortion(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made:
     drive = fixed.get("drive_db", _uniform(rng, DISTORTION_DRIVE_DB))
-    kind = fixed.get("kind", str(rng.choice(["hard", "hard", "soft", "overdrive"])))
+    kind = fixed.get("kind", "overs" if rng.random() < FULL_SCALE else
+                     str(rng.choice(["hard", "hard", "soft", "overdrive"])))
     rms, peak = from_db(_rms_dbfs(clean)), float(np.max(np.abs(clean)))
     limit = min(rms * from_db(-drive), peak * from_db(-_CLIP_BELOW_PEAK_DB))
-    gain_db = _OVERDRIVE_GAIN_DB if kind == "overdrive" else 0.0
-    at, duration = _span(rng)
-    distortion = Distortion(at, duration, int(rng.integers(2**31)), kind=kind, gain_db=gain_db,
-                            threshold=limit, ramp_ms=5.0)
+    seed = int(rng.integers(2**31))
+    if kind == "overs":  # the limit gained up to full scale, over the whole second
+        ceiling = from_db(_uniform(rng, OVERS_CEILING_DBFS))
+        distortion = Distortion(0.0, 1.0, seed, kind="hard", threshold=ceiling,
+                                gain_db=20 * np.log10(ceiling / limit), ramp_ms=0.0)
+    else:
+        gain_db = _OVERDRIVE_GAIN_DB if kind == "overdrive" else 0.0
+        at, duration = _span(rng)
+        distortion = Distortion(at, duration, seed, kind=kind, gain_db=gain_db, threshold=limit,
+                                ramp_ms=5.0)
     return distortion, {"drive_db": 20 * np.log10(rms / limit), "kind": kind}
 
 
+@dataclass(frozen=True)
+class BufferSlips:
+    """A playback buffer slipping: at each onset the last ``lengths`` samples play again and the
+    rest of the stream comes that much later, a step in the waveform heard as a click.
+
+    For training segments only: it rewrites a whole segment (``apply`` from sample 0), where the
+    simulator's impairments stream block by block.
+    """
+
+    onsets: tuple[int, ...]
+    lengths: tuple[int, ...]
+
+    def apply(self, start: int, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        pieces, previous = [], 0
+        for onset, length in zip(self.onsets, self.lengths, strict=True):
+            pieces += [samples[previous:onset], samples[onset - length:onset]]
+            previous = onset
+        pieces.append(samples[previous:])
+        return np.concatenate(pieces)[: len(samples)]
+
+
+def _slips(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made | None:
+    """Buffer slips where the waveform's step is at least its RMS, or None when the content
+    offers none (too quiet, or too smooth a second)."""
+    content = _rms_dbfs(clean)
+    if content < SPLICE_MIN_CONTENT_DBFS:
+        return None
+    wanted = max(1, round(fixed.get("per_second", _log_uniform(rng, CLICK_RATE))))
+    lengths = np.round(rng.uniform(*SPLICE_MS, 8 * wanted) * SAMPLE_RATE / 1000).astype(int)
+    candidates = rng.integers(int(0.01 * SAMPLE_RATE), SEGMENT, 8 * wanted)
+    steps = np.abs(clean[candidates - 1] - clean[candidates - lengths])
+    onsets: list[int] = []
+    chosen: list[int] = []
+    gap = int((Clicks._GAP + max(SPLICE_MS) / 1000) * SAMPLE_RATE)
+    for i in np.flatnonzero(steps >= from_db(content)):
+        if len(onsets) < wanted and all(abs(candidates[i] - o) > gap for o in onsets):
+            onsets.append(int(candidates[i]))
+            chosen.append(int(lengths[i]))
+    if not onsets:
+        return None
+    order = np.argsort(onsets)
+    slips = BufferSlips(tuple(np.array(onsets)[order].tolist()),
+                        tuple(np.array(chosen)[order].tolist()))
+    return slips, {"per_second": float(len(onsets)), "kind": "slip"}
+
+
 def _clicks(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made:
-    kind = fixed.get("kind", "impulse" if rng.random() < 0.7 else "crackle")
+    kind = fixed.get("kind")
+    if kind is None:  # a slip has no peak level, so a sweep of peak levels has no slips
+        slip = "over_rms_db" not in fixed and rng.random() < SPLICES
+        kind = "slip" if slip else ("impulse" if rng.random() < 0.7 else "crackle")
+    if kind == "slip":
+        made = _slips(rng, clean, fixed)
+        if made is not None:
+            return made
+        kind = "impulse"  # content too quiet or too smooth to slip audibly
     at, duration = _span(rng)
     longest, gap = Clicks._LONGEST[kind], Clicks._GAP
     most = int((duration - longest) / (longest + gap)) + 1
@@ -304,15 +406,32 @@ class ScanSpec:
     seed: int
 
 
+def loud_master(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``x`` loudness-maximised: peak-normalised to a ceiling, pushed a few dB further and
+    brickwall-limited back under it. The gain is the least needed within ``LIMITER_MS`` either
+    side, smoothed over as long, so it is never above what a sample needs (the ceiling holds
+    exactly) and changes over milliseconds: peaks are turned down, not cut flat."""
+    peak = float(np.max(np.abs(x)))
+    if peak == 0:
+        return x
+    ceiling = from_db(_uniform(rng, LOUD_MASTER_CEILING_DBFS))
+    pushed = x * (ceiling / peak * from_db(_uniform(rng, LOUD_MASTER_PUSH_DB)))
+    needed = np.minimum(1.0, ceiling / np.maximum(np.abs(pushed), 1e-12))
+    width = 2 * round(LIMITER_MS / 1000 * SAMPLE_RATE / 2) + 1  # odd, so both windows centre
+    gain = uniform_filter1d(minimum_filter1d(needed, width), width)
+    return pushed * gain
+
+
 def _content(pool: ContentPool, rng: np.random.Generator, spec: SegmentSpec) -> tuple:
     level = spec.level
     if level is None:
         draw = rng.random()
         level = "silence" if draw < SILENCE else (
-            "near_silence" if draw < SILENCE + NEAR_SILENCE else "normal")
+            "near_silence" if draw < SILENCE + NEAR_SILENCE else (
+                "loud_master" if draw < SILENCE + NEAR_SILENCE + LOUD_MASTER else "normal"))
     clean, track = pool.draw(rng, SEGMENT)
     if spec.label == "distortion":  # needs content to distort: a pause would be redrawn anyway
-        level = "normal"
+        level = "loud_master" if level == "loud_master" else "normal"
         for _ in range(_DRAWS):
             if _rms_dbfs(clean) >= DISTORTION_MIN_CONTENT_DBFS - max(GAIN_DB):
                 break
@@ -323,6 +442,8 @@ def _content(pool: ContentPool, rng: np.random.Generator, spec: SegmentSpec) -> 
         return np.zeros_like(clean), track, level
     if level == "near_silence":  # brought down with its look-alike, in ``render``
         return clean, track, level
+    if level == "loud_master":
+        return loud_master(clean, rng), track, level
     content = _rms_dbfs(clean)
     gain = 0.0 if rng.random() < NATURAL_LEVEL else _uniform(rng, GAIN_DB)
     if spec.label == "distortion" and content + gain < DISTORTION_MIN_CONTENT_DBFS:
