@@ -226,19 +226,28 @@ def card(r: dict[str, Any]) -> str:
             ["none", "content through a capture path; look-alikes, silence, near-silence",
              f"capture floor {seg.CAPTURE_FLOOR_DBFS[0]:g} to {seg.CAPTURE_FLOOR_DBFS[1]:g} dBFS, "
              f"capture hum {seg.CAPTURE_HUM_DBFS[0]:g} to {seg.CAPTURE_HUM_DBFS[1]:g} dBFS"],
-            ["hum", f"mains hum, 50 or 60 Hz +-{100 * seg.MAINS_TOLERANCE:g} %, 5 harmonics of "
-             "random level (-30 to 0 dB)",
+            ["hum", f"mains hum, 50 or 60 Hz +-{100 * seg.MAINS_TOLERANCE:g} %: "
+             + ", ".join(f"{name} {100 * share:.0f} %"
+                         for name, share in seg.HUM_PATTERNS.items())
+             + " (random: 2nd-6th harmonics at -30 to 0 dB; odd: odd harmonics only; rectified: "
+             "twice the mains and its harmonics; rich: up to the 12th)",
              f"{seg.HUM_MIN_DBFS:g} to {seg.HUM_MAX_DBFS:g} dBFS RMS (14 dB above the loudest "
              f"hum of a clean capture) and at most {seg.HUM_BELOW_CONTENT_DB:g} dB below the "
              "content's RMS (further down, programme bass masks it in that second)"],
             ["hiss", "white (60 %) or pink noise",
              f"SNR {seg.HISS_SNR_DB[0]:g} to {seg.HISS_SNR_DB[1]:g} dB against the content, "
              f"never below {seg.HISS_MIN_DBFS:g} dBFS RMS (8 dB above the loudest capture floor)"],
-            ["distortion", "hard clip (50 %), tanh, overdrive curve, unit gain below the limit",
+            ["distortion", f"full-scale overs ({100 * seg.FULL_SCALE:.0f} %: gained up to a "
+             f"ceiling of {seg.OVERS_CEILING_DBFS[0]:g} to {seg.OVERS_CEILING_DBFS[1]:g} dBFS, "
+             "clipped flat there); otherwise clipped upstream at unit gain below the limit: "
+             "hard clip (half), tanh, overdrive curve",
              f"content RMS {seg.DISTORTION_DRIVE_DB[0]:g} to {seg.DISTORTION_DRIVE_DB[1]:g} dB "
              "relative to the limit (the limit at least 1 dB below the peak); content >= "
              f"{seg.DISTORTION_MIN_CONTENT_DBFS:g} dBFS"],
-            ["clicks", "impulses (70 %, 0.05-0.4 ms ringing) or crackle bursts (10-40 ms)",
+            ["clicks", f"buffer slips ({100 * seg.SPLICES:.0f} % where the content is at least "
+             f"{seg.SPLICE_MIN_CONTENT_DBFS:g} dBFS: the last {seg.SPLICE_MS[0]:g}-"
+             f"{seg.SPLICE_MS[1]:g} ms replayed, a waveform step of at least the content's RMS); "
+             "otherwise impulses (70 %, 0.05-0.4 ms ringing) or crackle bursts (10-40 ms)",
              f"{seg.CLICK_RATE[0]:g} to {seg.CLICK_RATE[1]:g} per s, peak "
              f"{seg.CLICK_OVER_RMS_DB[0]:g} to {seg.CLICK_OVER_RMS_DB[1]:g} dB above content RMS, "
              f"at least {seg.CLICK_MIN_DBFS:g} dBFS"],
@@ -252,7 +261,12 @@ def card(r: dict[str, Any]) -> str:
         "though: the previous model's test results (bass notes a semitone from 60 Hz read as "
         "hum, near-silent drums as clicks) and the detector's tests (synthetic pop-like music) "
         "led to the bass-line look-alike, near-silent mixes and the narrower hum frequency of "
-        "this run, so its test figures are a little optimistic. A segment carries one defect; "
+        "this run, so its test figures are a little optimistic. Likewise the full-scale overs, "
+        "loud masters, hum patterns and buffer slips came from the previous model's misses on "
+        "defects made another way (`benchmarks/audio_artifacts_other_way.py`, on the test "
+        "tracks): that benchmark now checks fault mechanisms the simulator imitates, though made "
+        "by other code (FFmpeg filters; samples dropped, not replayed), so it is less "
+        "independent than it was. A segment carries one defect; "
         f"{100 * seg.PARTIAL:.0f} % of defect segments have it over only part (0.5-1 s) of the "
         "second, as at the start or end of a real one.",
         "",
@@ -261,7 +275,11 @@ def card(r: dict[str, Any]) -> str:
         "Segments are rendered on the fly for each run (nothing is stored): a random second of "
         "one channel of a content track, at its level as mastered or (in "
         f"{100 * (1 - seg.NATURAL_LEVEL):.0f} %) a gain of -20 to +3 dB, peak kept below "
-        f"{seg.PEAK_LIMIT}; {100 * seg.SILENCE:.0f} % digital silence, "
+        f"{seg.PEAK_LIMIT}; {100 * seg.LOUD_MASTER:.0f} % loud masters (peak-normalised to "
+        f"{seg.LOUD_MASTER_CEILING_DBFS[0]:g} to {seg.LOUD_MASTER_CEILING_DBFS[1]:g} dBFS, "
+        f"pushed {seg.LOUD_MASTER_PUSH_DB[0]:g} to {seg.LOUD_MASTER_PUSH_DB[1]:g} dB further "
+        f"into a {seg.LIMITER_MS:g} ms brickwall limiter); {100 * seg.SILENCE:.0f} % digital "
+        "silence, "
         f"{100 * seg.NEAR_SILENCE:.0f} % near-silence (content and look-alike together at "
         f"{seg.NEAR_SILENCE_DBFS[0]:g} to {seg.NEAR_SILENCE_DBFS[1]:g} dBFS); in "
         f"{100 * seg.LOOKALIKE:.0f} % a look-alike mixed in (distorted guitar, drum kit, "
@@ -351,7 +369,8 @@ def card(r: dict[str, Any]) -> str:
         "test tracks as mastered, through a capture path; the look-alikes are mixed over test "
         "content at -36 to -12 dBFS (applause -45 to -15, 10-400 claps/s; drone and bass line "
         "-40 to -15); "
-        "silence is the capture floor alone.",
+        "silence is the capture floor alone; loud master is test content through the training "
+        "simulator's brickwall limiter.",
         "",
         _table(["set", "segments", "CNN", "baseline", "CNN reports"],
                [[k, v["segments"], _pct(v["cnn"]), _pct(v["baseline"]),
