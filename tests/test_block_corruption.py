@@ -22,6 +22,7 @@ from harness.detectors.video.block_corruption import (
 )
 from harness.detectors.video.corruption_map import (
     CorruptionMapModel,
+    MapResult,
     analysis_picture,
     analysis_size,
 )
@@ -82,6 +83,24 @@ def test_shipped_model_loads_and_maps_any_size() -> None:
         assert 0.0 <= result.area_ratio <= 1.0
     assert model(analysis_picture(np.zeros((1080, 1920, 3), np.uint8), (960, 544))
                  ).probabilities.shape == (17, 30)
+
+
+def test_the_cell_threshold_comes_from_the_manifest(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = json.loads((models_dir() / "manifest.json").read_text())
+    manifest["block_corruption"]["trained"]["thresholds"]["cell_probability"] = 0.9
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copy(models_dir() / "block_corruption.onnx", tmp_path)
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    model = CorruptionMapModel()
+    assert model.cell_threshold == 0.9
+    result = model(analysis_picture(np.full((360, 640, 3), 128, np.uint8), (960, 544)))
+    assert result.cell_threshold == 0.9
+    probabilities = np.linspace(0.0, 1.0, result.probabilities.size).reshape(
+        result.probabilities.shape)
+    shifted = MapResult(probabilities, result.frame_probability, model.cell_threshold)
+    assert shifted.area_ratio == pytest.approx(np.mean(probabilities >= 0.9))
+    assert MapResult(probabilities, 0.0).area_ratio == pytest.approx(np.mean(probabilities >= 0.5))
 
 
 #: Known misses and false alarms of the shipped model (test-split F1 0.23 at its validated
@@ -168,16 +187,27 @@ def test_quick_training_run_end_to_end(tmp_path: Path) -> None:
     assert main(["--seed", "0", "--quick", "--out", str(tmp_path), "--work",
                  str(tmp_path / "work"), "--workers", "1"]) == 0
     entry = json.loads((tmp_path / "manifest.json").read_text())["block_corruption"]
-    assert set(entry["trained"]["thresholds"]) == {"area_ratio", "probability", "blockdetect"}
+    thresholds = entry["trained"]["thresholds"]
+    assert set(thresholds) == {"area_ratio", "cell_probability", "probability", "blockdetect"}
     card = (tmp_path / "block_corruption.md").read_text()
     assert "FFmpeg blockdetect" in card and "| 960 x 544 |" in card
-    from training.block_eval import FrameScores
+    from training.block_eval import CELL_LEVELS, FrameScores
 
     saved = FrameScores.load(tmp_path / "work" / "quick" / "test-scores.npz")
     truth, kind, scores = saved.arrays()
     assert len(truth) == len(kind) == saved.clips[-1][1] > 0
-    assert set(scores) == {"area_ratio", "probability", "blockdetect"}
+    assert set(scores) == {"probability", "blockdetect",
+                           *(f"area@{level}" for level in CELL_LEVELS)}
     assert all(len(values) == len(truth) for values in scores.values())
+
+    onnx = (tmp_path / "block_corruption.onnx").read_bytes()
+    assert main(["--seed", "0", "--quick", "--out", str(tmp_path), "--work",
+                 str(tmp_path / "work"), "--workers", "1", "--evaluate-only"]) == 0
+    again = json.loads((tmp_path / "manifest.json").read_text())["block_corruption"]
+    assert (tmp_path / "block_corruption.onnx").read_bytes() == onnx
+    assert again["sha256"] == entry["sha256"] and "reevaluation_minutes" in again["trained"]
+    assert again["trained"]["train_pictures"] == entry["trained"]["train_pictures"]
+    assert "re-evaluation of the same ONNX" in (tmp_path / "block_corruption.md").read_text()
 
 
 def test_heat_map_evidence_is_drawn_over_the_at_frame() -> None:

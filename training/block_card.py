@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from training.block_data import MIX, POSITIVE_AREA, VISIBLE_TOLERANCE
-from training.block_eval import FALSE_POSITIVE_BUDGET, METHODS, MethodMetrics, Report
+from training.block_eval import (
+    FALSE_POSITIVE_BUDGET,
+    METHODS,
+    MethodMetrics,
+    Report,
+)
 
 _TITLES = {"area_ratio": "model v1 (area ratio)", "probability": "model v2 (frame head)",
            "blockdetect": "FFmpeg blockdetect"}
@@ -67,7 +72,8 @@ def write(path: Path, report: Report, trained: dict[str, Any], plan: Any) -> Non
         "ResNet18-shaped network (widths 16-32-64-128, a quarter of ResNet18's) gives a "
         "corruption probability for every 32 x 32 region of the analysis picture (a 1080p "
         "capture is analysed at 960 x 544: a 17 x 30 map); version 1 flags a frame when the "
-        "share of regions at probability >= 0.5 exceeds a threshold, version 2 is a small head "
+        f"share of regions at probability >= {report.thresholds['cell_probability']:g} exceeds "
+        "a threshold, version 2 is a small head "
         "trained jointly on summaries of the map and features. Both outputs are in the one "
         f"ONNX file ({report.model_bytes / 1024:.0f} KiB, float32).",
         "",
@@ -100,6 +106,9 @@ def write(path: Path, report: Report, trained: dict[str, Any], plan: Any) -> Non
         + (f" ({trained['train_minutes']} min of training)" if "train_minutes" in trained
            else " (the network was trained by an earlier run with the same seed and pictures "
            "and reused from its checkpoint)")
+        + (f". Thresholds and results below are from a later re-evaluation of the same ONNX "
+           f"file (`--evaluate-only`, {trained['reevaluation_minutes']} min)"
+           if "reevaluation_minutes" in trained else "")
         + ". Scored frames: validation "
         f"{report.frames['val']}, test {report.frames['test']}.",
         "",
@@ -113,7 +122,13 @@ def write(path: Path, report: Report, trained: dict[str, Any], plan: Any) -> Non
         "The model's two thresholds give the best F1 among those keeping every negative kind's "
         f"false-positive rate within {_percent(FALSE_POSITIVE_BUDGET, 1)}; blockdetect's "
         "gives its best F1 outright (its best case). All are then applied unchanged to the "
-        "test split.",
+        "test split. Version 1's cell threshold (the probability from which a map cell counts "
+        "as corrupted) is chosen the same way: each level below with its best area threshold, "
+        "the best F1 kept.",
+        "",
+        "| cell threshold | area threshold | F1 (validation) |",
+        "|---|---|---|",
+        *(f"| {level:g} | {area:.4g} | {f1:.4f} |" for level, area, f1 in report.cell_levels),
         "",
         *_metrics_table(val),
         "",

@@ -16,7 +16,10 @@ One command, one seed, the whole job:
 4. register the model in ``OUT/manifest.json`` and write the model card ``OUT/block_corruption.md``.
 
 Without ``--corpus`` the simulated device's generated content stands in (what the tests use);
-``--quick`` shrinks every set so the whole run takes seconds.
+``--quick`` shrinks every set so the whole run takes seconds. ``--evaluate-only`` skips 1 and 2
+and re-runs 3 and 4 on the model already in ``OUT`` (new thresholds, metrics and card for the
+same ONNX file, its manifest entry keeping how it was trained): for a change to the evaluation
+or the decision rule, without training again.
 """
 
 import os
@@ -32,10 +35,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 
 from harness.detectors.video.corruption_map import MODEL  # noqa: E402
+from harness.inference import model_info  # noqa: E402
 from training import block_card, block_eval, block_net  # noqa: E402
 from training.block_data import (  # noqa: E402
     ClipSpec,
@@ -122,6 +127,29 @@ def train_or_reuse(data: TrainingSet, work: Path, seed: int, plan: Plan
     return net, round((time.monotonic() - started) / 60, 1)
 
 
+def train_and_export(args: argparse.Namespace, plan: Plan, work: Path) -> dict[str, Any]:
+    """Steps 1 and 2: the ONNX file in ``args.out``, registered; how it was trained."""
+    data = build_training_set(args.corpus, work, args.seed, plan, args.workers)
+    print(f"{len(data.pictures)} training pictures, "
+          f"{(data.area_ratio > block_eval.POSITIVE_AREA).mean():.0%} positive", flush=True)
+    net, train_minutes = train_or_reuse(data, work, args.seed, plan)
+    args.out.mkdir(parents=True, exist_ok=True)
+    block_net.export(net, args.out / f"{MODEL}.onnx")
+    trained = {"command": "python -m training.block_corruption --seed 0 --corpus CORPUS",
+               "seed": args.seed, "quick": args.quick, "max_size": list(MAX_SIZE),
+               "steps": plan.steps, "thresholds": block_eval.DEFAULT_THRESHOLDS,
+               "train_pictures": len(data.pictures)}
+    if train_minutes is not None:
+        trained["train_minutes"] = train_minutes
+    _register(args.out, trained)
+    return trained
+
+
+def _register(out: Path, trained: dict[str, Any]) -> None:
+    register(out, MODEL, out / f"{MODEL}.onnx", trained=trained,
+             input_spec=block_eval.INPUT_SPEC, classes=("corrupted",), version=VERSION)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.block_corruption",
                                      description=__doc__.split("\n\n")[0])
@@ -133,33 +161,24 @@ def main(argv: list[str] | None = None) -> int:
                         / "block-corruption", help="where training pictures are stored")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering clips")
     parser.add_argument("--quick", action="store_true", help="tiny sets: a smoke run")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="re-evaluate the model already in --out: thresholds, metrics, card")
     args = parser.parse_args(argv)
     plan = Plan.for_run(args.quick)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     started = time.monotonic()
     work = args.work / ("quick" if args.quick else "full")
-    data = build_training_set(args.corpus, work, args.seed, plan, args.workers)
-    print(f"{len(data.pictures)} training pictures, "
-          f"{(data.area_ratio > block_eval.POSITIVE_AREA).mean():.0%} positive", flush=True)
-    net, train_minutes = train_or_reuse(data, work, args.seed, plan)
-    args.out.mkdir(parents=True, exist_ok=True)
-    onnx_path = args.out / f"{MODEL}.onnx"
-    block_net.export(net, onnx_path)
-    trained = {"command": "python -m training.block_corruption --seed 0 --corpus CORPUS",
-               "seed": args.seed, "quick": args.quick, "max_size": list(MAX_SIZE),
-               "steps": plan.steps, "thresholds": block_eval.DEFAULT_THRESHOLDS}
-    if train_minutes is not None:
-        trained["train_minutes"] = train_minutes
-    entry_args = {"input_spec": block_eval.INPUT_SPEC, "classes": ("corrupted",),
-                  "version": VERSION}
-    register(args.out, MODEL, onnx_path, trained=trained, **entry_args)
+    if args.evaluate_only:
+        trained = dict(model_info(MODEL, args.out).trained)
+    else:
+        trained = train_and_export(args, plan, work)
     report = block_eval.evaluate(args.out, args.corpus, args.seed, plan.val_clips,
                                  plan.test_clips, MAX_SIZE, whole_seconds=plan.whole_seconds,
                                  speed_repeats=plan.speed_repeats, scores_dir=work)
-    trained.update(thresholds=report.thresholds, metrics=report.headline(),
-                   train_pictures=len(data.pictures),
-                   minutes=round((time.monotonic() - started) / 60, 1))
-    register(args.out, MODEL, onnx_path, trained=trained, **entry_args)
+    minutes = round((time.monotonic() - started) / 60, 1)
+    trained.update(thresholds=report.thresholds, metrics=report.headline())
+    trained["reevaluation_minutes" if args.evaluate_only else "minutes"] = minutes
+    _register(args.out, trained)
     block_card.write(args.out / f"{MODEL}.md", report, trained, plan)
     print(json.dumps(report.headline(), indent=2))
     return 0

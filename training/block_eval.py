@@ -15,7 +15,10 @@ source's content type). Thresholds -- the model's two and blockdetect's -- are s
 validation split -- the model's at the best F1 among thresholds whose false-positive rate is at
 most ``FALSE_POSITIVE_BUDGET`` on every negative kind (best F1 outright if none is),
 blockdetect's at its best F1 outright (its best case) -- then applied unchanged to the test
-split.
+split. Version 1 has a second threshold, the probability from which a map cell counts as
+corrupted: each of ``CELL_LEVELS`` is tried on the validation split and the one whose area
+threshold gives the best F1 kept (a map can be right about *where* damage is and still spread
+moderate probabilities over clean texture).
 
 Speed is measured on the exported model through onnxruntime per analysis size and thread count,
 and accuracy at each size on a sample of the test frames: the trade-off curve of the model card.
@@ -39,6 +42,7 @@ from harness.detectors.video.corruption_map import (
     STRIDE,
     CorruptionMapModel,
     analysis_picture,
+    corrupted_area,
 )
 from training.block_data import (
     CLIP_SECONDS,
@@ -50,7 +54,9 @@ from training.block_data import (
 )
 from training.blockdetect import best_f1_threshold, blockdetect_scores
 
-DEFAULT_THRESHOLDS = {"area_ratio": POSITIVE_AREA, "probability": 0.5}
+DEFAULT_THRESHOLDS = {"area_ratio": POSITIVE_AREA, "probability": 0.5, "cell_probability": 0.5}
+#: Cell thresholds version 1 is validated at (scores ``area@<level>``).
+CELL_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 FALSE_POSITIVE_BUDGET = 0.001
 METHODS = ("area_ratio", "probability", "blockdetect")
 #: Analysis sizes of the trade-off curve, and which share of test frames it is measured on.
@@ -75,8 +81,8 @@ class FrameScores:
     truth: list[float] = field(default_factory=list)  #: visible corrupted-area ratio
     kind: list[str] = field(default_factory=list)  #: negative kind, or the damage impairment
     scores: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    curve: dict[tuple[int, int], list[tuple[float, float]]] = field(
-        default_factory=lambda: defaultdict(list))  #: size -> (truth, area ratio) samples
+    curve: dict[tuple[int, int], list[tuple[float, ...]]] = field(
+        default_factory=lambda: defaultdict(list))  #: size -> (truth, area at each cell level)
     clips: list[tuple[int, int]] = field(default_factory=list)  #: [first, last) frame of each
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -139,14 +145,17 @@ def _score_clip(job: _Job) -> FrameScores:
         truth = frame.area_ratio
         out.truth.append(truth)
         out.kind.append(job.spec.impairment if truth > 0 else job.spec.negative_kind)
-        out.scores["area_ratio"].append(result.area_ratio)
+        for level in CELL_LEVELS:
+            out.scores[f"area@{level}"].append(corrupted_area(result.probabilities, level))
         out.scores["probability"].append(result.frame_probability)
         shown.append(frame.shown)
         if job.curve and frame.index % CURVE_EVERY == 0:
             for size in CURVE_SIZES:
                 picture = (frame.picture if size == job.max_size
                            else analysis_picture(frame.shown, size))
-                out.curve[size].append((truth, model(picture).area_ratio))
+                probabilities = model(picture).probabilities
+                out.curve[size].append(
+                    (truth, *(corrupted_area(probabilities, level) for level in CELL_LEVELS)))
     out.scores["blockdetect"] = blockdetect_scores(shown).tolist()
     return out
 
@@ -276,6 +285,8 @@ class Report:
     """Everything the model card shows."""
 
     thresholds: dict[str, float]
+    #: version 1 on the validation split at each cell level: (level, area threshold, F1)
+    cell_levels: list[tuple[float, float, float]]
     val: dict[str, MethodMetrics]
     test: dict[str, MethodMetrics]
     curve: list[dict[str, Any]]  #: per analysis size: F1 and milliseconds per frame
@@ -310,8 +321,18 @@ def evaluate(models: Path, corpus: Path | None, seed: int, val_clips: int, test_
         val.save(scores_dir / "val-scores.npz")
         test.save(scores_dir / "test-scores.npz")
     val_truth, val_kind, val_scores = val.arrays()
-    thresholds = {method: choose_threshold(val_truth, val_kind, val_scores[method])
-                  for method in ("area_ratio", "probability")}
+    test_truth, test_kind, test_scores = test.arrays()
+    cell_levels = []
+    for level in CELL_LEVELS:
+        area = choose_threshold(val_truth, val_kind, val_scores[f"area@{level}"])
+        f1 = measure(val_truth, val_kind, val_scores[f"area@{level}"], area).f1
+        cell_levels.append((level, area, f1))
+    # the lowest level of the best F1
+    cell_level, area_threshold, _ = max(cell_levels, key=lambda row: row[2])
+    for scores in (val_scores, test_scores):
+        scores["area_ratio"] = scores[f"area@{cell_level}"]
+    thresholds = {"area_ratio": area_threshold,
+                  "probability": choose_threshold(val_truth, val_kind, val_scores["probability"])}
     scored = (val_truth == 0) | (val_truth > POSITIVE_AREA)  # 0-7 % frames are left out
     if (val_truth > POSITIVE_AREA).any():
         thresholds["blockdetect"] = best_f1_threshold(
@@ -319,7 +340,6 @@ def evaluate(models: Path, corpus: Path | None, seed: int, val_clips: int, test_
     else:  # only a smoke run's tiny validation set can lack positives
         progress("no positive validation frame: thresholds are not meaningful")
         thresholds["blockdetect"] = float(np.max(val_scores["blockdetect"]))
-    test_truth, test_kind, test_scores = test.arrays()
     results = {
         split: {method: measure(truth, kind, scores[method], thresholds[method])
                 for method in METHODS}
@@ -329,18 +349,21 @@ def evaluate(models: Path, corpus: Path | None, seed: int, val_clips: int, test_
     flagged = test_scores["area_ratio"] > thresholds["area_ratio"]
     events = {every: event_recall(test_truth, flagged, test.clips, every) for every in (1, 2, 3)}
     curve = []
+    column = 1 + CELL_LEVELS.index(cell_level)
     for size in CURVE_SIZES:
-        samples = np.asarray(test.curve[size]).reshape(-1, 2)
+        samples = np.asarray(test.curve[size]).reshape(-1, 1 + len(CELL_LEVELS))
         kinds = np.full(len(samples), "sample")
-        metrics = measure(samples[:, 0], kinds, samples[:, 1], thresholds["area_ratio"])
+        metrics = measure(samples[:, 0], kinds, samples[:, column], thresholds["area_ratio"])
         curve.append({"size": size, "f1": metrics.f1, "recall": metrics.recall,
                       "false_positive_rate": metrics.false_positive_rate.get("sample", 0.0),
                       "ms_1_thread": inference_ms(models, 1, size, speed_repeats),
                       "ms_2_threads": inference_ms(models, 2, size, speed_repeats)})
     return Report(
         thresholds={"area_ratio": thresholds["area_ratio"],
+                    "cell_probability": cell_level,
                     "probability": thresholds["probability"],
                     "blockdetect": thresholds["blockdetect"]},
+        cell_levels=cell_levels,
         val=results["val"], test=results["test"], curve=curve, events=events,
         frames={"val": len(val.truth), "test": len(test.truth)},
         model_bytes=(models / f"{MODEL}.onnx").stat().st_size,

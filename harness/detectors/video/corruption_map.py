@@ -13,7 +13,9 @@ the model was trained and evaluated on is, to the pixel, the one it sees on a de
   version 1) and ``frame_probability`` (N, the learned frame decision, version 2).
 
 Version 1's frame decision is the corrupted-area ratio: the share of map cells whose probability
-is at least one half, compared with a threshold set on validation data.
+is at least the cell threshold, compared with an area threshold; both are set on validation data
+and travel in the model's manifest entry (``trained.thresholds``: ``cell_probability``,
+``area_ratio``), so a retrained model brings its own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from harness.inference import ModelInfo, load_session
 
 MODEL = "block_corruption"
 STRIDE = 32  #: analysis pixels per map cell, each way (the backbone's output stride)
-CELL_THRESHOLD = 0.5  #: a map cell counts as corrupted at this probability or above
+#: A map cell counts as corrupted at this probability or above, unless the manifest sets one.
+CELL_THRESHOLD = 0.5
 
 
 def analysis_size(width: int, height: int, max_size: tuple[int, int]) -> tuple[int, int]:
@@ -57,9 +60,9 @@ def model_input(pictures: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
-def corrupted_area(probabilities: np.ndarray) -> float:
-    """Version 1's frame measure: share of map cells at or above ``CELL_THRESHOLD``."""
-    return float(np.count_nonzero(probabilities >= CELL_THRESHOLD)) / probabilities.size
+def corrupted_area(probabilities: np.ndarray, cell_threshold: float = CELL_THRESHOLD) -> float:
+    """Version 1's frame measure: share of map cells at or above ``cell_threshold``."""
+    return float(np.count_nonzero(probabilities >= cell_threshold)) / probabilities.size
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,11 @@ class MapResult:
 
     probabilities: np.ndarray  #: H/32 x W/32 map, probability each cell is corrupted
     frame_probability: float  #: the learned (version 2) decision
+    cell_threshold: float = CELL_THRESHOLD  #: the probability from which a cell is corrupted
 
     @property
     def area_ratio(self) -> float:
-        return corrupted_area(self.probabilities)
+        return corrupted_area(self.probabilities, self.cell_threshold)
 
 
 class CorruptionMapModel:
@@ -82,13 +86,15 @@ class CorruptionMapModel:
         self.session: Any
         self.info: ModelInfo
         self.session, self.info = load_session(MODEL, threads, directory)
+        self.cell_threshold = float(self.thresholds.get("cell_probability", CELL_THRESHOLD))
 
     @property
     def thresholds(self) -> dict[str, float]:
-        """Frame thresholds set on validation data: ``area_ratio`` (v1), ``probability`` (v2)."""
+        """Thresholds set on validation data: ``area_ratio`` (v1), ``probability`` (v2) and,
+        for models that set one, ``cell_probability`` (v1's cell threshold)."""
         return dict(self.info.trained["thresholds"])
 
     def __call__(self, picture: np.ndarray) -> MapResult:
         """Run one analysis picture (from ``analysis_picture``)."""
         maps, frame = self.session.run(None, {"image": model_input([picture])})
-        return MapResult(maps[0, 0], float(frame[0]))
+        return MapResult(maps[0, 0], float(frame[0]), self.cell_threshold)
