@@ -52,7 +52,8 @@ class Evidence:
 
     ``frames`` are (label, frame) pairs such as ("before", f0), ("at", f1); ``audio`` is a snippet
     around the event; ``heat_map`` is a learned detector's map over the "at" frame (rows x
-    columns, 0-1, each cell an equal region of the picture), drawn over it by the report.
+    columns, 0-1, each cell an equal region of the picture), drawn over it by the report with
+    the cells at or above ``heat_map_threshold`` (the detector's own cell threshold) outlined.
     Detectors attach only what they already hold, so evidence costs nothing when no report is
     written.
     """
@@ -60,6 +61,7 @@ class Evidence:
     frames: list[tuple[str, VideoFrame]] = field(default_factory=list)
     audio: AudioBlock | None = None
     heat_map: np.ndarray | None = None
+    heat_map_threshold: float = 0.5
 
 
 @dataclass

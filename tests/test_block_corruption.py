@@ -232,5 +232,11 @@ def test_heat_map_evidence_is_drawn_over_the_at_frame() -> None:
     red = (image[:352, :, 2] > 200) & (image[:352, :, 1] < 80)
     rows, columns = np.nonzero(red)
     assert rows.min() == 64 and rows.max() == 95 and columns.min() == 96 and columns.max() == 127
+    stricter = Event("block_corruption", 1.0, 1.4, 0.9, {},
+                     Evidence(frames=[("at", frame)], heat_map=probabilities,
+                              heat_map_threshold=0.95))
+    (attachment,) = heat_map("sim01", stricter)
+    image = cv2.imdecode(np.frombuffer(attachment.body, np.uint8), cv2.IMREAD_COLOR)
+    assert not np.any((image[:352, :, 2] > 200) & (image[:352, :, 1] < 80))  # 0.9 < 0.95
     no_map = Event("block_corruption", 1.0, 1.4, 0.9, {}, Evidence(frames=[("at", frame)]))
     assert list(heat_map("sim01", no_map)) == []

@@ -76,9 +76,11 @@ def heat_map(device: str, event: Event) -> Iterator[Attachment]:
     if event.evidence.heat_map is not None and at is not None:
         caption = [f"{_title(event)}  score {event.score:.2f}",
                    f"{device}: model heat map of the frame at {at.time:.3f} s "
-                   "(red outline: regions the model calls defective)"]
+                   f"(red outline: regions at {event.evidence.heat_map_threshold:g} or above, "
+                   "which the model calls defective)"]
         caption += _detail_lines(event.detail)
-        image = annotate(heat_map_overlay(at.bgr, event.evidence.heat_map), caption)
+        image = annotate(heat_map_overlay(at.bgr, event.evidence.heat_map,
+                                          event.evidence.heat_map_threshold), caption)
         yield Attachment(f"{_title(event)}: heat map", encode_png(image), "image/png", "png")
 
 

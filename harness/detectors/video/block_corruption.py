@@ -155,6 +155,7 @@ class BlockCorruptionDetector(Detector[VideoFrame, BlockCorruptionSettings]):
             "decision": self.settings.decision,
         }
         frames = [("before", run.before)] if run.before is not None else []
-        evidence = Evidence(frames=[*frames, ("at", run.worst)], heat_map=worst.probabilities)
+        evidence = Evidence(frames=[*frames, ("at", run.worst)], heat_map=worst.probabilities,
+                            heat_map_threshold=worst.cell_threshold)
         return Event(self.defect, run.first.time, end, run.probability, detail, evidence)
 
