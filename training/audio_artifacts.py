@@ -69,7 +69,7 @@ class Budget:
     epochs: int
 
 
-FULL = Budget(train=6000, val=300, test=600, sweep=100, false_alarm=300, epochs=16)
+FULL = Budget(train=6000, val=300, test=600, sweep=100, false_alarm=300, epochs=20)
 QUICK = Budget(train=24, val=6, test=6, sweep=2, false_alarm=3, epochs=2)
 
 #: (defect, pinned strength parameter, values): accuracy as a function of defect strength.

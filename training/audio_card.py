@@ -17,6 +17,7 @@ import numpy as np
 
 from training import audio_segments as seg
 from training.audio_metrics import balanced_accuracy, confusion, precisions, recalls
+from training.audio_net import CHANNELS
 
 if TYPE_CHECKING:
     from training.audio_artifacts import SegmentSet
@@ -192,8 +193,7 @@ def card(r: dict[str, Any]) -> str:
         f"training took {t['train_s'] / 60:.1f} min, the whole run {t['total_s'] / 60:.1f} min "
         f"({t['workers']} rendering processes, torch on 1 thread).",
         f"- Model: {r['model']['parameters']:,} parameters, ONNX {r['model']['bytes'] / 1024:.0f} "
-        "KiB, fp32 (not quantised: the network is under a third of the detector's cost, see "
-        "Speed).",
+        "KiB, fp32" + _network_share(r["speed"]) + ".",
         "",
         "## Summary (test split: sources never seen in training)",
         "",
@@ -319,7 +319,8 @@ def card(r: dict[str, Any]) -> str:
         "387 Hz (mains hum and its first harmonics, apart from bass notes), then 32 HTK-mel "
         "bands to 16 kHz. Power in dB with fixed scaling (absolute levels: the class boundaries "
         "are levels). 46 steps per 1-s segment. Network (`training/audio_net.py`): per-band "
-        "batch norm, 4 conv blocks (3x3 conv 16/32/64/128, batch norm, ReLU, 2x2 average pool), "
+        f"batch norm, {len(CHANNELS)} conv blocks (3x3 conv {'/'.join(map(str, CHANNELS))}, "
+        "batch norm, ReLU, 2x2 average pool), "
         "max + mean over time, flatten the 4 remaining bands, 128-unit hidden layer, softmax. "
         "AdamW, one-cycle learning rate 3e-3, batch 64, label smoothing 0.05, "
         f"{r['budget']['epochs']} epochs, the epoch with the best validation balanced accuracy "
@@ -478,6 +479,15 @@ def _confusions(model: dict[str, Any], count: int = 4) -> list[tuple[int, int, i
     order = np.argsort(matrix, axis=None)[::-1][:count]
     rows, columns = np.unravel_index(order, matrix.shape)
     return [(int(i), int(j), int(matrix[i, j])) for i, j in zip(rows, columns, strict=True)]
+
+
+def _network_share(speed: dict | None) -> str:
+    """Why the network is not quantised, in this run's numbers (48 kHz stereo)."""
+    if not speed:
+        return ""
+    case = speed["cases"][0]
+    return (f" (not quantised: the network is {case['model_ms'] / case['ms_per_s']:.0%} of the "
+            f"detector's cost on {case['name']}, see Speed)")
 
 
 def _speed(speed: dict | None) -> list[str]:

@@ -3,7 +3,7 @@
 PANN-style (Kong et al., 2020, "PANNs: Large-scale pretrained audio neural networks"): a per-band
 batch norm on the log-mel input (two views, tonal and transient, as two image channels), conv
 blocks (3x3 conv, batch norm, ReLU, 2x2 average pooling),
-then max + mean pooling over time. Smaller than CNN14 by far (4 blocks of one conv, 16-128
+then max + mean pooling over time. Smaller than CNN14 by far (4 blocks of one conv, 24-192
 channels instead of 6 blocks of two convs, 64-2048 channels): the detector has to classify every
 channel of every half second at 200x real time on one core, and five classes of simulated
 defects need nothing like AudioSet's 527. Unlike PANNs the frequency axis is not averaged away
@@ -24,7 +24,7 @@ from torch import nn
 
 from harness.detectors.audio.features import FRAMES, N_MELS, VIEWS
 
-CHANNELS = (16, 32, 64, 128)
+CHANNELS = (24, 48, 96, 192)
 HIDDEN = 128
 INPUT_NAME = "logmel"
 OUTPUT_NAME = "probabilities"

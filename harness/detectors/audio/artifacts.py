@@ -20,6 +20,8 @@ one defect in a row make one event, spanning them, its score the highest probabi
 an event is open, a window whose probability only reaches ``sustain_threshold`` still extends it
 (hysteresis, as sound-event detection post-processing does): one incident with a borderline
 second in its middle is one event, not two, and no event is ever opened below the threshold.
+The event's ``channels`` are those that reached the threshold in one of its windows: a channel
+that only reached the sustain level extended the event but is not called affected.
 Windows are classified in one batch as soon as their last sample arrives; an event is reported
 when a window is no longer flagged, or at ``flush``. A final stretch shorter than a window is not
 classified.
@@ -215,7 +217,8 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
                                           channel, probabilities[channel], self._snippet(start))
                 continue
             event.end, event.windows = start + _WINDOW_S, event.windows + 1
-            event.channels.update(channels.tolist())
+            # a channel is affected where it reached the threshold, not only the sustain level
+            event.channels.update(np.flatnonzero(flagged[:, index]).tolist())
             if score > event.score:
                 event.score, event.channel = score, channel
                 event.probabilities, event.snippet = probabilities[channel], self._snippet(start)
