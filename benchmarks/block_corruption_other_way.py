@@ -476,6 +476,7 @@ def measure_all(corpus: Path, models: Path, seconds: float, every: int,
     return {
         "corpus": str(corpus), "models": str(models), "seconds": seconds, "every": every,
         "max_size": list(scorer.max_size), "thresholds": scorer.thresholds,
+        "cell_threshold": scorer.model.cell_threshold,
         "ffmpeg": version,
         "codecs": {c.key: c.label for c in CODECS},
         "damage": {d.name: d.describe() for d in DAMAGE},
@@ -503,7 +504,8 @@ def print_tables(result: dict[str, Any]) -> None:
     thresholds = ", ".join(f"{METHOD_LABELS[m]} {v:.4g}" for m, v in result["thresholds"].items())
     print(f"{len(result['sources'])} test-split sources, first {result['seconds']:g} s of each, "
           f"one frame in {result['every']} scored; models {result['models']} (analysis "
-          f"{result['max_size'][0]} x {result['max_size'][1]}; thresholds: {thresholds}); "
+          f"{result['max_size'][0]} x {result['max_size'][1]}; thresholds: {thresholds}, "
+          f"map cells from {result['cell_threshold']:g}); "
           f"FFmpeg {result['ffmpeg']}; {result['wall_s']:.0f} s wall")
     labels = {**result["codecs"], "all": "all codecs"}
     damage = {**result["damage"], "all": "both strengths"}
