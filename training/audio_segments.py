@@ -249,19 +249,15 @@ def _slips(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made | 
     lengths = np.round(rng.uniform(*SPLICE_MS, 8 * wanted) * SAMPLE_RATE / 1000).astype(int)
     candidates = rng.integers(int(0.01 * SAMPLE_RATE), SEGMENT, 8 * wanted)
     steps = np.abs(clean[candidates - 1] - clean[candidates - lengths])
-    onsets: list[int] = []
-    chosen: list[int] = []
     gap = int((Clicks._GAP + max(SPLICE_MS) / 1000) * SAMPLE_RATE)
+    picked: list[tuple[int, int]] = []  # (onset, length)
     for i in np.flatnonzero(steps >= from_db(content)):
-        if len(onsets) < wanted and all(abs(candidates[i] - o) > gap for o in onsets):
-            onsets.append(int(candidates[i]))
-            chosen.append(int(lengths[i]))
-    if not onsets:
+        if len(picked) < wanted and all(abs(candidates[i] - o) > gap for o, _ in picked):
+            picked.append((int(candidates[i]), int(lengths[i])))
+    if not picked:
         return None
-    order = np.argsort(onsets)
-    slips = BufferSlips(tuple(np.array(onsets)[order].tolist()),
-                        tuple(np.array(chosen)[order].tolist()))
-    return slips, {"per_second": float(len(onsets)), "kind": "slip"}
+    onsets, chosen = zip(*sorted(picked), strict=True)
+    return BufferSlips(onsets, chosen), {"per_second": float(len(picked)), "kind": "slip"}
 
 
 def _clicks(rng: np.random.Generator, clean: np.ndarray, fixed: Fixed) -> Made:
