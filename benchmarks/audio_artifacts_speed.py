@@ -8,9 +8,10 @@ Music-like programme (``tests/audio_content.py``) through the capture path, fed 
 200x real time per core), 44.1 kHz stereo (the resampling path) and 48 kHz mono. numpy's BLAS and
 onnxruntime run on one thread, so process CPU time is one core's time. Reported: audio seconds per
 CPU second ("x real time per core"), and the CPU milliseconds per second of audio of the whole
-detector, of its front end alone (resampling + log-mel) and of the network alone (onnxruntime
-on the same windows). The best of ``--repeats`` runs is kept: the machine is shared, and other
-jobs only ever make a run slower. ``$HARNESS_MODELS`` picks another models directory.
+detector, of its front end alone (resampling, log-mel, the waveform statistics of each window)
+and of the network alone (onnxruntime on the same windows). The best of ``--repeats`` runs is
+kept: the machine is shared, and other jobs only ever make a run slower. ``$HARNESS_MODELS``
+picks another models directory.
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ from harness.detectors.audio.features import (  # noqa: E402
     FRAMES,
     FRAMES_HOP,
     SAMPLE_RATE,
+    SEGMENT,
+    SEGMENT_HOP,
     LogMelStream,
 )
 from harness.detectors.audio.resample import StreamResampler  # noqa: E402
+from harness.detectors.audio.waveform import waveform_features  # noqa: E402
 from harness.inference import load_session  # noqa: E402
 from tests.audio_content import blocks, captured, music_like  # noqa: E402
 
@@ -71,11 +75,16 @@ def _front_end(audio: np.ndarray, rate: int, block: int) -> Callable[[], object]
         stream = LogMelStream(audio.shape[1])
         resampler = None if rate == SAMPLE_RATE else StreamResampler(rate, SAMPLE_RATE,
                                                                      audio.shape[1])
+        pushed: list[np.ndarray] = []
         for start in range(0, len(audio), block):
             samples = audio[start : start + block]
-            stream.push(samples if resampler is None else resampler(samples))
+            pushed.append(samples if resampler is None else resampler(samples))
+            stream.push(pushed[-1])
             if stream.available >= FRAMES_HOP:
                 stream.frames()
+        resampled = np.concatenate(pushed)
+        for start in range(0, len(resampled) - SEGMENT + 1, SEGMENT_HOP):
+            waveform_features(resampled[start : start + SEGMENT])
 
     return run
 
@@ -84,16 +93,20 @@ def _network(audio: np.ndarray, rate: int) -> Callable[[], object]:
     """onnxruntime alone, on the batches the detector sends (every channel of one window)."""
     session, info = load_session(MODEL)
     x = audio if rate == SAMPLE_RATE else resample_poly(audio, SAMPLE_RATE, rate, axis=0)
+    x = x.astype(np.float32)
     stream = LogMelStream(audio.shape[1])
-    stream.push(x.astype(np.float32))
+    stream.push(x)
     frames = stream.frames()
-    batches = [np.ascontiguousarray(frames[a : a + FRAMES].transpose(1, 2, 3, 0))
-               for a in range(0, len(frames) - FRAMES + 1, FRAMES_HOP)]
-    name = info.input["name"]
+    windows = (len(frames) - FRAMES) // FRAMES_HOP + 1
+    logmel = [frames[i * FRAMES_HOP :][:FRAMES].transpose(1, 2, 3, 0) for i in range(windows)]
+    statistics = [waveform_features(x[i * SEGMENT_HOP :][:SEGMENT]) for i in range(windows)]
+    names = (info.input["name"], info.input["waveform_name"])
+    feeds = [dict(zip(names, (np.ascontiguousarray(a), b), strict=True))
+             for a, b in zip(logmel, statistics, strict=True)]
 
     def run() -> None:
-        for batch in batches:
-            session.run(None, {name: batch})
+        for feed in feeds:
+            session.run(None, feed)
 
     return run
 

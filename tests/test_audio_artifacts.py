@@ -18,8 +18,10 @@ import pytest
 import soundfile
 
 from harness.detectors import create, detector_class
+from harness.detectors.audio import waveform
 from harness.detectors.audio.artifacts import (
     CLASSES,
+    FRONT_END,
     MODEL,
     ArtifactSettings,
     AudioArtifactDetector,
@@ -30,7 +32,6 @@ from harness.detectors.audio.features import (
     SAMPLE_RATE,
     SEGMENT,
     SEGMENT_HOP,
-    SPEC,
     VIEWS,
     segment_features,
 )
@@ -43,7 +44,7 @@ from harness.inference import MODELS_ENV, load_session, models_dir
 from harness.report.allure import _detail_lines
 from harness.simulation.content import GeneratedSound
 from tests.audio_content import FFMPEG, blocks, captured, music_like, run, speech_like
-from training.audio_metrics import calibrate
+from training.audio_metrics import calibrate, calibrate_each
 from training.registry import register
 
 RATE = SAMPLE_RATE
@@ -70,10 +71,12 @@ def speech() -> np.ndarray:
 def test_shipped_model_loads_and_matches_its_manifest() -> None:
     session, info = load_session(MODEL)
     assert info.classes == CLASSES
-    assert {k: info.input[k] for k in SPEC} == SPEC
+    assert {k: info.input[k] for k in FRONT_END} == FRONT_END
     assert info.path.stat().st_size < 2 * 1024 * 1024
     x = np.zeros((3, len(VIEWS), N_MELS, FRAMES), np.float32)
-    probabilities = session.run(None, {info.input["name"]: x})[0]
+    statistics = np.zeros((3, waveform.SIZE), np.float32)
+    feeds = {info.input["name"]: x, info.input["waveform_name"]: statistics}
+    probabilities = session.run(None, feeds)[0]
     assert probabilities.shape == (3, len(CLASSES))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
@@ -119,43 +122,60 @@ def test_thresholds_calibrated_to_the_false_alarm_budget() -> None:
     thresholds = calibrate(clean, 0.0025)
     assert thresholds[0] == np.inf
     np.testing.assert_allclose(thresholds[1:], [0.91, 0.71, 0.5, 0.5])
+    # a look-alike set, a tenth the size, where 2 % read as clicks at 0.6: pooled, that is
+    # within budget; held to the budget on its own, it raises the clicks threshold
+    lookalike = np.zeros((100, len(CLASSES)))
+    lookalike[:, 0] = 1.0
+    lookalike[:2, 4] = 0.6
+    pooled = calibrate(np.concatenate([clean, lookalike]), 0.0025)
+    each = calibrate_each([clean, lookalike], 0.0025)
+    assert pooled[4] == 0.5 and each[4] == 0.61
+    np.testing.assert_allclose(each[1:4], thresholds[1:4])
 
 
 # -- the front end: what the detector feeds the model is what training computed -----------------
 
 
 class _Recorder:
-    """Stands in for the onnxruntime session: keeps every batch, answers "none"."""
+    """Stands in for the onnxruntime session: keeps every batch of both inputs, answers
+    "none"."""
 
     def __init__(self) -> None:
         self.batches: list[np.ndarray] = []
+        self.statistics: list[np.ndarray] = []
 
     def run(self, outputs: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        (batch,) = feeds.values()
+        batch, statistics = feeds.values()
         self.batches.append(batch.copy())
+        self.statistics.append(statistics.copy())
         probabilities = np.zeros((len(batch), len(CLASSES)), np.float32)
         probabilities[:, 0] = 1.0
         return [probabilities]
 
 
-def _recorded(x: np.ndarray, rate: int, block: int) -> np.ndarray:
-    """(windows, channels, views, N_MELS, FRAMES): the model inputs the detector built."""
+def _recorded(x: np.ndarray, rate: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """(windows, channels, views, N_MELS, FRAMES) and (windows, channels, waveform.SIZE): the
+    model inputs the detector built."""
     detector = AudioArtifactDetector()
     recorder = _Recorder()
     detector._session = recorder
     run(detector, blocks(x, rate, block))
-    return np.concatenate(recorder.batches).reshape(-1, x.shape[1], len(VIEWS), N_MELS, FRAMES)
+    channels = x.shape[1]
+    return (np.concatenate(recorder.batches).reshape(-1, channels, len(VIEWS), N_MELS, FRAMES),
+            np.concatenate(recorder.statistics).reshape(-1, channels, waveform.SIZE))
 
 
 @pytest.mark.parametrize("block", [1024, 4801, 48000])
 def test_detector_features_are_the_training_features(music: np.ndarray, block: int) -> None:
     x = captured(music, RATE)
-    windows = _recorded(x, RATE, block)
-    assert len(windows) == (len(x) - SEGMENT) // SEGMENT_HOP + 1
+    windows, statistics = _recorded(x, RATE, block)
+    assert len(windows) == len(statistics) == (len(x) - SEGMENT) // SEGMENT_HOP + 1
     for index, window in enumerate(windows):
         for channel in range(x.shape[1]):
             segment = x[index * SEGMENT_HOP : index * SEGMENT_HOP + SEGMENT, channel]
             np.testing.assert_allclose(window[channel], segment_features(segment), atol=1e-5)
+            np.testing.assert_allclose(statistics[index, channel],
+                                       waveform.waveform_features(segment), atol=1e-5)
 
 
 def test_resampler_is_block_independent_and_band_limited() -> None:
@@ -278,10 +298,10 @@ BELOW_TARGET = pytest.mark.xfail(
 @pytest.mark.parametrize(
     "content",
     ["music", "speech", "generated", "silence",
-     "near_silence", "percussion",
-     # the 50 Hz kick drum under a quieter mix reads as hum
-     pytest.param("distorted_guitar", marks=BELOW_TARGET),
-     "applause", "loud_master"],
+     "near_silence", "percussion", "distorted_guitar", "applause",
+     # FFmpeg's limiter piles the synthetic mix up at its ceiling: one window reads 0.92
+     # distortion (threshold 0.89)
+     pytest.param("loud_master", marks=BELOW_TARGET)],
 )
 def test_clean_content_and_lookalikes_not_flagged(
     request: pytest.FixtureRequest, content: str
@@ -322,8 +342,8 @@ DEFECTS = {
 @pytest.mark.parametrize(
     ("content", "name"),
     [pytest.param(content, name, marks=BELOW_TARGET if (content, name) in {
-        ("music", "distortion"),  # clipping 3 dB above the RMS stays under the threshold (0.95)
-        ("speech", "overs"),  # found only from 3.5 s, in the loudest syllables
+        ("music", "hum"),  # -40 dBFS, 22 dB under the music: below the hum threshold (0.97)
+        ("speech", "distortion"),  # found in its first second only, not through the pauses
     } else ()) for content in ("music", "speech") for name in DEFECTS],
 )
 def test_each_defect_found_where_it_is(request: pytest.FixtureRequest, name: str,
@@ -339,9 +359,11 @@ def test_each_defect_found_where_it_is(request: pytest.FixtureRequest, name: str
 
 
 def test_defect_on_one_channel_found_on_that_channel(music: np.ndarray) -> None:
-    # -30 dBFS: 12 dB under the music; the shipped model misses -40 here (its hum sweep, card)
+    # -30 dBFS, 12 dB under the music, at the card's pooled operating point (hum 0.85): the
+    # default hum threshold (0.97) leaves hum this far under music unreported (docs, accuracy)
     x = Hum(1.0, 3.0, 2, level_dbfs=-30.0, channels=[1]).apply(0, music, RATE)
-    (event,) = detect(captured(x, RATE))
+    detector = AudioArtifactDetector(ArtifactSettings(hum_threshold=0.85))
+    (event,) = run(detector, blocks(captured(x, RATE), RATE, 1024))
     assert event.defect is Defect.AUDIO_HUM
     assert event.detail["channels"] == [1] and event.detail["channel"] == 1
 

@@ -38,3 +38,11 @@ def calibrate(clean: np.ndarray, false_alarms: float, lowest: float = 0.5) -> np
         rates = (column[:, np.newaxis] >= grid).mean(axis=0)
         thresholds.append(float(grid[np.argmax(rates <= false_alarms)]))
     return np.array(thresholds)
+
+
+def calibrate_each(clean_sets: list[np.ndarray], false_alarms: float, lowest: float = 0.5
+                   ) -> np.ndarray:
+    """Like ``calibrate``, but the threshold must keep within ``false_alarms`` on every one of
+    ``clean_sets`` (real content, each look-alike, ...), not only on all of them pooled: a
+    look-alike that is a few percent of the pooled segments could otherwise be flagged often."""
+    return np.max([calibrate(clean, false_alarms, lowest) for clean in clean_sets], axis=0)

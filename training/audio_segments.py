@@ -50,6 +50,7 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from harness.detectors.audio.features import SAMPLE_RATE, SEGMENT, segment_features
+from harness.detectors.audio.waveform import waveform_features
 from harness.impairments.audio import Clicks, Distortion, Hiss, Hum, from_db
 from harness.impairments.audio_lookalikes import Applause, DistortedGuitar, Percussion
 from harness.impairments.base import AudioImpairment
@@ -125,7 +126,8 @@ _OVERDRIVE_GAIN_DB = -20 * np.log10(2.0)
 class Segment:
     """A rendered segment: model input, label, and what made it (for the evaluation tables)."""
 
-    features: np.ndarray  #: (N_MELS, FRAMES) float32
+    features: np.ndarray  #: (views, N_MELS, FRAMES) float32
+    waveform: np.ndarray  #: (waveform.SIZE,) float32
     label: int
     strength: dict[str, Any]
     group: str
@@ -473,8 +475,9 @@ def render(pool: ContentPool, spec: SegmentSpec) -> Segment:
         x = defect.apply(0, x, SAMPLE_RATE)
         strength.update(params)
     captured = _capture(x, rng)
-    return Segment(segment_features(captured), CLASSES.index(spec.label), strength, track.group,
-                   track.id, None if lookalike == "none" else lookalike, captured)
+    return Segment(segment_features(captured), waveform_features(captured),
+                   CLASSES.index(spec.label), strength, track.group, track.id,
+                   None if lookalike == "none" else lookalike, captured)
 
 
 def render_scan(pool: ContentPool, spec: ScanSpec) -> Segment:
@@ -482,8 +485,8 @@ def render_scan(pool: ContentPool, spec: ScanSpec) -> Segment:
     track = pool.tracks[spec.track]
     clean = track.cut(spec.channel, spec.start, SEGMENT)
     captured = _capture(clean[:, np.newaxis], np.random.default_rng(spec.seed))
-    return Segment(segment_features(captured), 0, {"content_dbfs": _rms_dbfs(clean)},
-                   track.group, track.id, None, captured)
+    return Segment(segment_features(captured), waveform_features(captured), 0,
+                   {"content_dbfs": _rms_dbfs(clean)}, track.group, track.id, None, captured)
 
 
 def _capture(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -13,7 +13,9 @@ The capture path carries a little of two of these defects on every real capture 
 
 Method: resample to 48 kHz where needed (``resample``), log-mel steps per channel in a tonal and
 a transient view (``features``, the very code the training used), a 1-s window every 0.5 s so a
-defect straddling a window boundary is whole in the next one, every channel classified on its
+defect straddling a window boundary is whole in the next one, with the window's waveform
+statistics (``waveform``: near-peak amplitudes, impulsiveness, mains lines) beside its log-mel
+picture, every channel classified on its
 own (a downmix would dilute a defect on one channel, so there is none). A window is flagged for
 a defect when that class's probability reaches its threshold on any channel; flagged windows of
 one defect in a row make one event, spanning them, its score the highest probability seen. Once
@@ -49,6 +51,8 @@ from harness.detectors.audio.features import (
     LogMelStream,
 )
 from harness.detectors.audio.resample import StreamResampler
+from harness.detectors.audio.waveform import SPEC as WAVEFORM_SPEC
+from harness.detectors.audio.waveform import waveform_features
 from harness.detectors.base import Detector, DetectorSettings
 from harness.errors import ModelError
 from harness.events import Defect, Event, Evidence
@@ -67,10 +71,13 @@ DEFECTS = {
 _HISTORY_S = 3.0
 _WINDOW_S = SEGMENT / SAMPLE_RATE
 _HOP_S = SEGMENT_HOP / SAMPLE_RATE
+#: Everything a trained model must agree with: the log-mel front end and the waveform statistics
+#: (the manifest's ``input``; the detector refuses a model whose spec differs).
+FRONT_END = {**SPEC, "waveform": WAVEFORM_SPEC}
 
 
 _CALIBRATED = ("; default: the model's own, chosen on its validation split for at most 0.25 % "
-               "false alarms on clean content (models/audio_artifacts.md)")
+               "false alarms on each clean set (models/audio_artifacts.md)")
 
 
 class ArtifactSettings(DetectorSettings):
@@ -127,14 +134,14 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
     def __init__(self, settings: ArtifactSettings | None = None) -> None:
         super().__init__(settings)
         self._session, info = load_session(MODEL, threads=self.settings.threads)
-        differs = {k: info.input.get(k) for k, v in SPEC.items() if info.input.get(k) != v}
+        differs = {k: info.input.get(k) for k, v in FRONT_END.items() if info.input.get(k) != v}
         if differs or info.classes != CLASSES:
             raise ModelError(
                 f"model {MODEL!r} was trained for another front end or classes ({differs or ''}"
                 f"{info.classes if info.classes != CLASSES else ''}); this code expects "
-                f"{SPEC} and {CLASSES}. {info.remedy}"
+                f"{FRONT_END} and {CLASSES}. {info.remedy}"
             )
-        self._input = info.input["name"]
+        self._inputs = (info.input["name"], info.input["waveform_name"])
         calibrated = info.trained.get("thresholds", {})
         self.thresholds = {
             label: getattr(self.settings, f"{label}_threshold") or calibrated.get(label, 0.5)
@@ -153,8 +160,10 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         self._resampler = (None if block.sample_rate == SAMPLE_RATE else
                            StreamResampler(block.sample_rate, SAMPLE_RATE, block.channels))
         self._frames = np.zeros((0, block.channels, len(VIEWS), N_MELS), np.float32)
+        self._audio: list[np.ndarray] = []  # samples at SAMPLE_RATE from self._first_sample on
         self._window = 0  # index of the next window to classify
         self._first_frame = 0  # stream frame index of self._frames[0]
+        self._first_sample = 0  # stream sample index of self._audio's first sample
         self._samples = 0  # samples at SAMPLE_RATE pushed since the restart
 
     def process(self, block: AudioBlock) -> list[Event]:
@@ -171,6 +180,7 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         self._history.append(block)
         samples = block.samples if self._resampler is None else self._resampler(block.samples)
         self._stream.push(samples)
+        self._audio.append(samples)
         self._samples += len(samples)
         # a window's frames are complete a little before its last sample: wait for the sample,
         # so the evidence snippet is the whole window
@@ -188,7 +198,11 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         # (windows, frames, channels, views, mels) -> (windows * channels, views, mels, frames)
         windows = np.stack([self._frames[a : a + FRAMES] for a in starts])
         batch = windows.transpose(0, 2, 3, 4, 1).reshape(-1, len(VIEWS), N_MELS, FRAMES)
-        probabilities = self._session.run(None, {self._input: batch})[0]
+        audio = np.concatenate(self._audio)
+        offsets = [(self._window + i) * SEGMENT_HOP - self._first_sample for i in range(count)]
+        statistics = np.concatenate([waveform_features(audio[a : a + SEGMENT]) for a in offsets])
+        probabilities = self._session.run(None, dict(zip(self._inputs, (batch, statistics),
+                                                         strict=True)))[0]
         probabilities = probabilities.reshape(count, windows.shape[2], len(CLASSES))
         events = []
         for i in range(count):
@@ -196,6 +210,8 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         self._window += count
         drop = self._window * FRAMES_HOP - self._first_frame
         self._frames, self._first_frame = self._frames[drop:], self._first_frame + drop
+        drop = self._window * SEGMENT_HOP - self._first_sample
+        self._audio, self._first_sample = [audio[drop:]], self._first_sample + drop
         return events
 
     def _flag(self, start: float, probabilities: np.ndarray) -> list[Event]:
