@@ -94,6 +94,11 @@ def _mains_plan() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return window, lines, np.round(ring * bins_per_hz).astype(int)
 
 
+def _mean_square(x: np.ndarray) -> np.ndarray:
+    """Mean square of each row, as one dot product per row (a third of ``np.mean``'s time)."""
+    return np.einsum("ij,ij->i", x, x) / x.shape[1]
+
+
 def _peak_shares(magnitude: np.ndarray, peak: np.ndarray) -> np.ndarray:
     """(channels, samples) |x| and (channels,) peaks -> (channels, bands) share of samples in
     each band below the peak."""
@@ -117,14 +122,16 @@ def waveform_features(segment: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x.reshape(SEGMENT, -1).T)  # (channels, samples)
     magnitude = np.abs(x)
     peak = magnitude.max(axis=1)
-    levels = _scaled_db(np.stack([peak**2, np.mean(np.square(x), axis=1)], axis=1))
+    levels = _scaled_db(np.stack([peak**2, _mean_square(x)], axis=1))
     shares = np.log10(np.maximum(_peak_shares(magnitude, peak), SHARE_FLOOR)) / 2 + 3
 
-    curvature = np.abs(x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2])
+    curvature = x[:, 2:] + x[:, :-2]  # |x[n+1] - 2 x[n] + x[n-1]|, in place (speed)
+    curvature -= 2 * x[:, 1:-1]
+    np.abs(curvature, out=curvature)
     blocks = curvature.shape[1] // IMPULSE_BLOCK
     loudest = curvature[:, : blocks * IMPULSE_BLOCK].reshape(len(x), blocks, -1).max(axis=2)
     ranked = -np.sort(-loudest, axis=1)[:, np.asarray(IMPULSE_RANKS) - 1]
-    rough = np.mean(np.square(curvature), axis=1, keepdims=True)
+    rough = _mean_square(curvature)[:, np.newaxis]
     impulses = (_scaled_db(ranked**2) - _scaled_db(rough)) / 2
     curvature_level = _scaled_db(rough)
 
@@ -133,7 +140,8 @@ def waveform_features(segment: np.ndarray) -> np.ndarray:
     spectrum = scipy.fft.rfft(decimated * window, MAINS_PAD * decimated.shape[1], axis=1)
     power = 2 * (np.square(spectrum.real) + np.square(spectrum.imag))  # a sine's mean square
     line_db = _scaled_db(power[:, lines].max(axis=2))
-    ring_db = _scaled_db(np.median(power[:, ring], axis=2))
+    middle = RING_POINTS - 1, RING_POINTS  # the ring has 2 * RING_POINTS bins: median of two
+    ring_db = _scaled_db(np.partition(power[:, ring], middle, axis=2)[..., middle].mean(axis=2))
     mains = np.stack([line_db, line_db - ring_db], axis=2).reshape(len(x), -1)
 
     features = np.concatenate([levels, shares, curvature_level, impulses, mains], axis=1)
