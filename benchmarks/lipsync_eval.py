@@ -1,7 +1,7 @@
 """LipSync accuracy on the corpus: Megamind with its audio moved by known offsets, content with
 no sync to find, and the cost.
 
-    python3 benchmarks/lipsync_eval.py [--corpus DIR] [--offsets=-400,-320,...] [--hop 2]
+    python3 benchmarks/lipsync_eval.py [--corpus DIR] [--offsets=-400,-320,...] [--hop 1]
                                        [--detect-every 4] [--skip-inconclusive]
 
 The corpus is the one ``harness corpus build`` makes (``--corpus``, default ``$HARNESS_CORPUS``).
@@ -270,7 +270,8 @@ def main() -> int:
                         help="corpus directory (default: $HARNESS_CORPUS)")
     parser.add_argument("--offsets", default=",".join(map(str, OFFSETS_MS)),
                         help="audio offsets to test, ms (> 0 = audio late)")
-    parser.add_argument("--hop", type=float, default=2.0, help="window hop (s)")
+    parser.add_argument("--hop", type=float, default=LipSyncSettings().hop_s,
+                        help="window hop (s; default: the detector's)")
     parser.add_argument("--detect-every", type=int, default=LipSyncSettings().detect_every,
                         help="face detection on every n-th frame")
     parser.add_argument("--skip-inconclusive", action="store_true",
