@@ -159,11 +159,10 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         self._stream = LogMelStream(block.channels)
         self._resampler = (None if block.sample_rate == SAMPLE_RATE else
                            StreamResampler(block.sample_rate, SAMPLE_RATE, block.channels))
-        self._frames = np.zeros((0, block.channels, len(VIEWS), N_MELS), np.float32)
-        self._audio: list[np.ndarray] = []  # samples at SAMPLE_RATE from self._first_sample on
         self._window = 0  # index of the next window to classify
-        self._first_frame = 0  # stream frame index of self._frames[0]
-        self._first_sample = 0  # stream sample index of self._audio's first sample
+        # log-mel frames and samples at SAMPLE_RATE from the first of window self._window on
+        self._frames = np.zeros((0, block.channels, len(VIEWS), N_MELS), np.float32)
+        self._audio: list[np.ndarray] = []
         self._samples = 0  # samples at SAMPLE_RATE pushed since the restart
 
     def process(self, block: AudioBlock) -> list[Event]:
@@ -194,13 +193,12 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
     def _classify(self) -> list[Event]:
         self._frames = np.concatenate([self._frames, self._stream.frames()])
         count = (self._samples - SEGMENT) // SEGMENT_HOP + 1 - self._window
-        starts = [(self._window + i) * FRAMES_HOP - self._first_frame for i in range(count)]
         # (windows, frames, channels, views, mels) -> (windows * channels, views, mels, frames)
-        windows = np.stack([self._frames[a : a + FRAMES] for a in starts])
+        windows = np.stack([self._frames[i * FRAMES_HOP :][:FRAMES] for i in range(count)])
         batch = windows.transpose(0, 2, 3, 4, 1).reshape(-1, len(VIEWS), N_MELS, FRAMES)
         audio = np.concatenate(self._audio)
-        offsets = [(self._window + i) * SEGMENT_HOP - self._first_sample for i in range(count)]
-        statistics = np.concatenate([waveform_features(audio[a : a + SEGMENT]) for a in offsets])
+        statistics = np.concatenate([waveform_features(audio[i * SEGMENT_HOP :][:SEGMENT])
+                                     for i in range(count)])
         probabilities = self._session.run(None, dict(zip(self._inputs, (batch, statistics),
                                                          strict=True)))[0]
         probabilities = probabilities.reshape(count, windows.shape[2], len(CLASSES))
@@ -208,10 +206,8 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         for i in range(count):
             events += self._flag(self._origin + (self._window + i) * _HOP_S, probabilities[i])
         self._window += count
-        drop = self._window * FRAMES_HOP - self._first_frame
-        self._frames, self._first_frame = self._frames[drop:], self._first_frame + drop
-        drop = self._window * SEGMENT_HOP - self._first_sample
-        self._audio, self._first_sample = [audio[drop:]], self._first_sample + drop
+        self._frames = self._frames[count * FRAMES_HOP :]
+        self._audio = [audio[count * SEGMENT_HOP :]]
         return events
 
     def _flag(self, start: float, probabilities: np.ndarray) -> list[Event]:
