@@ -210,6 +210,42 @@ def test_quick_training_run_end_to_end(tmp_path: Path) -> None:
     assert "re-evaluation of the same ONNX" in (tmp_path / "block_corruption.md").read_text()
 
 
+def test_training_target_saturates_with_the_visibly_corrupted_share() -> None:
+    pytest.importorskip("torch", reason="training needs the train extra")
+    from training.block_net import RECIPES
+
+    recipe = RECIPES["ramp-jitter"]
+    assert recipe.cell_share_ramp is not None
+    low, high = recipe.cell_share_ramp
+    shares = np.array([0.0, low / 2, low, (low + high) / 2, high, 0.5, 1.0])
+    assert RECIPES["share"].cell_target(shares).tolist() == pytest.approx(shares.tolist())
+    targets = recipe.cell_target(shares)
+    assert targets.tolist()[:3] == [0.0, 0.0, 0.0], "a few stray pixels are not damage"
+    assert targets[3] == pytest.approx(0.5)
+    assert targets.tolist()[4:] == [1.0, 1.0, 1.0], "a cell a tenth broken is broken"
+
+
+def test_each_recipe_makes_its_targets_and_trains_a_step() -> None:
+    """The same first batch under both recipes (same seed): raw or saturated targets, plain or
+    jittered colours; then one training step each on a tiny set."""
+    pytest.importorskip("torch", reason="training needs the train extra")
+    from training.block_data import TrainingSet
+    from training.block_net import RECIPES, _batch, train
+
+    rng = np.random.default_rng(0)
+    shares = np.zeros((8, 8), np.float32)
+    shares[2:5, 2:5] = 0.08  # partly visible damage: target 0.08 (share) or 0.6 (ramp)
+    data = TrainingSet([rng.integers(0, 256, (256, 256, 3), np.uint8) for _ in range(2)],
+                       [shares, np.zeros_like(shares)], np.array([0.0, 0.0], np.float32))
+    plain = _batch(data, np.random.default_rng(1), 4, 256, RECIPES["share"])
+    ramped = _batch(data, np.random.default_rng(1), 4, 256, RECIPES["ramp-jitter"])
+    assert plain[1].max().item() == pytest.approx(0.08)
+    assert ramped[1].max().item() == pytest.approx(0.6)
+    assert not np.allclose(plain[0].numpy(), ramped[0].numpy()), "colours are jittered"
+    for recipe in RECIPES.values():
+        train(data, seed=0, steps=1, batch=2, recipe=recipe, progress=lambda line: None)
+
+
 def test_heat_map_evidence_is_drawn_over_the_at_frame() -> None:
     from fractions import Fraction
 

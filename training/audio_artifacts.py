@@ -53,7 +53,7 @@ from training.audio_segments import (  # noqa: E402
     render,
     render_scan,
 )
-from training.registry import register  # noqa: E402
+from training.registry import register, training_command  # noqa: E402
 
 VERSION = "1"
 REPO = Path(__file__).resolve().parent.parent
@@ -291,14 +291,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> str:
     """The command that reproduces this model: the options that decide it, not where it went."""
-    words = ["python -m training.audio_artifacts", f"--seed {args.seed}"]
-    if args.corpus is not None:
-        words.append(f"--corpus {args.corpus}")
-    if args.quick:
-        words.append("--quick")
-    if args.channels != audio_net.CHANNELS:
-        words.append(f"--channels {','.join(map(str, args.channels))}")
-    return " ".join(words)
+    return training_command(
+        "training.audio_artifacts", f"--seed {args.seed}",
+        args.corpus is not None and f"--corpus {args.corpus}",
+        args.quick and "--quick",
+        args.channels != audio_net.CHANNELS and f"--channels {','.join(map(str, args.channels))}",
+    )
 
 
 def _widths(text: str) -> tuple[int, ...]:

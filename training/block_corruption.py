@@ -33,7 +33,7 @@ import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -49,7 +49,7 @@ from training.block_data import (  # noqa: E402
     index_rows,
     write_training_clip,
 )
-from training.registry import register  # noqa: E402
+from training.registry import register, training_command  # noqa: E402
 
 VERSION = "1"
 MAX_SIZE = (960, 544)  #: analysis picture the model is trained at (the detector's default)
@@ -82,10 +82,10 @@ def _render_one(job: tuple[ClipSpec, Path, str, int]) -> dict:
     return write_training_clip(spec, out, name, MAX_SIZE, keep_every)
 
 
-def build_training_set(corpus: Path | None, work: Path, seed: int, plan: Plan, workers: int
-                       ) -> TrainingSet:
+def build_training_set(corpus: Path | None, work: Path, seed: int, plan: Plan, workers: int,
+                       extra_content: bool = False) -> TrainingSet:
     """Render (or reuse) the training pictures under ``work``."""
-    specs = clip_specs(corpus, "train", plan.train_clips, seed)
+    specs = clip_specs(corpus, "train", plan.train_clips, seed, extra_content=extra_content)
     fingerprint = hashlib.sha256(json.dumps(
         [s.describe() for s in specs] + [list(MAX_SIZE), plan.keep_every]).encode()).hexdigest()
     stamp = work / "fingerprint"
@@ -109,12 +109,12 @@ def build_training_set(corpus: Path | None, work: Path, seed: int, plan: Plan, w
     return TrainingSet.load(work)
 
 
-def train_or_reuse(data: TrainingSet, work: Path, seed: int, plan: Plan
+def train_or_reuse(data: TrainingSet, work: Path, seed: int, plan: Plan, recipe: str
                    ) -> tuple[block_net.BlockCorruptionNet, float | None]:
     """Train the network, or load the one a previous run trained on the same pictures with
     the same seed and plan (a checkpoint under ``work``); also the minutes training took
     (None when reused)."""
-    checkpoint = work / f"net-seed{seed}-steps{plan.steps}-batch{plan.batch}.pt"
+    checkpoint = work / f"net-{recipe}-seed{seed}-steps{plan.steps}-batch{plan.batch}.pt"
     net = block_net.BlockCorruptionNet()
     if checkpoint.exists():
         print(f"reusing the network trained in {checkpoint}", flush=True)
@@ -122,6 +122,7 @@ def train_or_reuse(data: TrainingSet, work: Path, seed: int, plan: Plan
         return net.eval(), None
     started = time.monotonic()
     net = block_net.train(data, seed=seed, steps=plan.steps, batch=plan.batch,
+                          recipe=block_net.RECIPES[recipe],
                           progress=lambda line: print(line, flush=True))
     torch.save(net.state_dict(), checkpoint)
     return net, round((time.monotonic() - started) / 60, 1)
@@ -129,20 +130,31 @@ def train_or_reuse(data: TrainingSet, work: Path, seed: int, plan: Plan
 
 def train_and_export(args: argparse.Namespace, plan: Plan, work: Path) -> dict[str, Any]:
     """Steps 1 and 2: the ONNX file in ``args.out``, registered; how it was trained."""
-    data = build_training_set(args.corpus, work, args.seed, plan, args.workers)
+    data = build_training_set(args.corpus, work, args.seed, plan, args.workers,
+                              args.extra_content)
     print(f"{len(data.pictures)} training pictures, "
           f"{(data.area_ratio > block_eval.POSITIVE_AREA).mean():.0%} positive", flush=True)
-    net, train_minutes = train_or_reuse(data, work, args.seed, plan)
+    net, train_minutes = train_or_reuse(data, work, args.seed, plan, args.recipe)
     args.out.mkdir(parents=True, exist_ok=True)
     block_net.export(net, args.out / f"{MODEL}.onnx")
-    trained = {"command": "python -m training.block_corruption --seed 0 --corpus CORPUS",
-               "seed": args.seed, "quick": args.quick, "max_size": list(MAX_SIZE),
-               "steps": plan.steps, "thresholds": block_eval.DEFAULT_THRESHOLDS,
+    trained = {"command": _command(args), "seed": args.seed, "quick": args.quick,
+               "max_size": list(MAX_SIZE), "steps": plan.steps, "recipe": args.recipe,
+               "thresholds": block_eval.DEFAULT_THRESHOLDS,
                "train_pictures": len(data.pictures)}
     if train_minutes is not None:
         trained["train_minutes"] = train_minutes
     _register(args.out, trained)
     return trained
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command that trains this model again: the options that decide it, nothing else."""
+    return training_command(
+        "training.block_corruption", f"--seed {args.seed}", "--corpus CORPUS",
+        args.train_clips is not None and f"--train-clips {args.train_clips}",
+        args.extra_content and "--extra-content",
+        args.recipe != block_net.DEFAULT_RECIPE and f"--recipe {args.recipe}",
+    )
 
 
 def _register(out: Path, trained: dict[str, Any]) -> None:
@@ -161,10 +173,20 @@ def main(argv: list[str] | None = None) -> int:
                         / "block-corruption", help="where training pictures are stored")
     parser.add_argument("--workers", type=int, default=2, help="processes rendering clips")
     parser.add_argument("--quick", action="store_true", help="tiny sets: a smoke run")
+    parser.add_argument("--train-clips", type=int, metavar="N",
+                        help="training clips to render (default 400; --quick: 4)")
+    parser.add_argument("--recipe", choices=sorted(block_net.RECIPES),
+                        default=block_net.DEFAULT_RECIPE,
+                        help="training targets and augmentation (training/block_net.py)")
+    parser.add_argument("--extra-content", action="store_true",
+                        help="also train on the corpus's training-only sources (extra_photo, "
+                             "extra_graphics)")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="re-evaluate the model already in --out: thresholds, metrics, card")
     args = parser.parse_args(argv)
     plan = Plan.for_run(args.quick)
+    if args.train_clips is not None:
+        plan = replace(plan, train_clips=args.train_clips)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     started = time.monotonic()
     work = args.work / ("quick" if args.quick else "full")

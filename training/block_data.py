@@ -31,6 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from harness.corpus import TRAINING_ONLY_GROUPS
 from harness.detectors.video.corruption_map import STRIDE, analysis_picture
 from harness.impairments.base import changed
 from harness.impairments.datasets import Source, pristine_sources, video_frames
@@ -129,10 +130,12 @@ def _params(impairment: str, rng: np.random.Generator) -> dict[str, Any]:
     return {}
 
 
-def clip_specs(corpus: Path | None, split: str, count: int, seed: int) -> list[ClipSpec]:
+def clip_specs(corpus: Path | None, split: str, count: int, seed: int, *,
+               extra_content: bool = False) -> list[ClipSpec]:
     """``count`` clips of ``split``: kinds in ``MIX`` proportions (exactly, by largest
-    remainder, so even a tiny set has positives), in seeded order; sources round-robin."""
-    sources = _sources(corpus, split)
+    remainder, so even a tiny set has positives), in seeded order; sources round-robin.
+    ``extra_content`` adds the corpus's training-only sources (``TRAINING_ONLY_GROUPS``)."""
+    sources = _sources(corpus, split, extra_content)
     rng = np.random.default_rng([seed, zlib_crc(split)])
     quotas = np.array(list(MIX.values())) * count
     counts = np.floor(quotas).astype(int)
@@ -168,13 +171,16 @@ def whole_source_specs(
     ]
 
 
-def _sources(corpus: Path | None, split: str) -> list[Source]:
-    """The video sources of ``split``: the corpus's plus a few generated ones, so the model
-    learns the simulated device's content is clean (only generated ones without a corpus)."""
+def _sources(corpus: Path | None, split: str, extra_content: bool = False) -> list[Source]:
+    """The video sources of ``split``: the corpus's (its training-only groups only with
+    ``extra_content``) plus a few generated ones, so the model learns the simulated device's
+    content is clean (only generated ones without a corpus)."""
     generated = pristine_sources(None, "video", split, CLIP_SECONDS)
     if corpus is None:
         return generated
-    return pristine_sources(corpus, "video", split, CLIP_SECONDS) + generated[:GENERATED_SOURCES]
+    corpus_sources = [source for source in pristine_sources(corpus, "video", split, CLIP_SECONDS)
+                      if extra_content or source.group not in TRAINING_ONLY_GROUPS]
+    return corpus_sources + generated[:GENERATED_SOURCES]
 
 
 def zlib_crc(text: str) -> int:

@@ -13,6 +13,14 @@ from typing import Any
 from harness.inference import MANIFEST, sha256_file
 
 
+def training_command(module: str, *options: str | bool | None) -> str:
+    """The command line that trains a model again (recorded as ``trained.command``): the
+    module and the options that decide the model; a false or None option (``flag and
+    "--option"``) is one left at its default and is not written."""
+    written = [option for option in options if isinstance(option, str) and option]
+    return " ".join(["python -m", module, *written])
+
+
 def register(
     directory: Path, name: str, file: Path, *, input_spec: dict[str, Any],
     classes: tuple[str, ...], version: str, trained: dict[str, Any],

@@ -51,6 +51,7 @@ class Source:
     duration: float
     generated_seed: int = 0
     tags: tuple[str, ...] = ()  #: the corpus item's content tags (crowd, photo_pan, ui, ...)
+    group: str = ""  #: the corpus source's split group (footage, photo, extra_photo, ...)
 
 
 def write_dataset(
@@ -219,7 +220,8 @@ def pristine_sources(
         manifest = Manifest.load(corpus / "manifest.json")
         chosen = [
             Source(
-                item.id, item.split, corpus / item.path, item.duration or 0.0, tags=item.tags
+                item.id, item.split, corpus / item.path, item.duration or 0.0, tags=item.tags,
+                group=item.group,
             )
             for item in manifest.select(split=split, kind=kind)
             if (item.duration or 0.0) >= clip_seconds
