@@ -29,7 +29,7 @@ from harness.detectors.video.corruption_map import (
 from harness.errors import ModelError
 from harness.impairments.registry import create
 from harness.inference import MODELS_ENV, models_dir
-from tests.video_content import FPS, capture, crowd, detect, film_grain, night_scene, pan, photo
+from tests.video_content import FPS, SCENES, capture, detect, impaired, scene
 
 FRAMES = 50  #: two seconds at 25 fps
 WINDOW = (0.8, 0.6)  #: impairment start and duration, seconds
@@ -41,21 +41,11 @@ def detector_settings() -> BlockCorruptionSettings:
 
 
 def _pictures(kind: str, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    if kind == "crowd":
-        return pan(crowd(rng, 1240, 360), FRAMES, 3.0)
-    if kind == "fast_pan":
-        return pan(photo(rng, 1540, 360), FRAMES, 18.0)
-    if kind == "film_grain":
-        return [film_grain(rng, p, 8.0) for p in pan(photo(rng, 1240, 360), FRAMES, 2.0)]
-    if kind == "night":
-        return [night_scene(rng)] * FRAMES
-    return pan(photo(rng, 1240, 360), FRAMES, 4.0)
+    return scene(kind, seed, FRAMES)
 
 
 def _impaired(pictures: list[np.ndarray], impairment: str, **params: object) -> list[np.ndarray]:
-    instance = create(impairment, *WINDOW, seed=3, **params)
-    return [instance.apply(i, i / FPS, p).image for i, p in enumerate(pictures)]
+    return impaired(pictures, impairment, WINDOW, **params)
 
 
 def _run(pictures: list[np.ndarray], settings: BlockCorruptionSettings, seed: int = 0):
@@ -137,9 +127,7 @@ def test_corruption_is_found_in_its_window(
     assert cells.mean() == pytest.approx(event.detail["area_ratio"], abs=1e-3)
 
 
-@pytest.mark.parametrize(
-    "kind", ["photo", "crowd", "fast_pan", "film_grain", "night"]
-)
+@pytest.mark.parametrize("kind", SCENES)
 def test_clean_content_is_not_flagged(kind: str, detector_settings: BlockCorruptionSettings
                                       ) -> None:
     every_frame = detector_settings.model_copy(update={"every": 1})

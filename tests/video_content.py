@@ -146,6 +146,36 @@ def pan(canvas: Picture, count: int, px_per_frame: float, width: int = WIDTH) ->
     return [view(canvas, i * px_per_frame, 0.0, width, height) for i in range(count)]
 
 
+#: Scenes of the block-corruption look-alike checks (its tests and
+#: benchmarks/block_corruption_lookalikes.py).
+SCENES = ("photo", "crowd", "fast_pan", "film_grain", "night")
+
+
+def scene(kind: str, seed: int, count: int) -> list[Picture]:
+    """``count`` frames of one of ``SCENES``: a slow photo pan, a busy crowd panned, a fast pan
+    (18 px per frame), a pan under film grain, a static night street."""
+    rng = np.random.default_rng(seed)
+    if kind == "crowd":
+        return pan(crowd(rng, 1240, 360), count, 3.0)
+    if kind == "fast_pan":
+        return pan(photo(rng, 1540, 360), count, 18.0)
+    if kind == "film_grain":
+        return [film_grain(rng, p, 8.0) for p in pan(photo(rng, 1240, 360), count, 2.0)]
+    if kind == "night":
+        return [night_scene(rng)] * count
+    return pan(photo(rng, 1240, 360), count, 4.0)
+
+
+def impaired(pictures: Sequence[Picture], impairment: str, window: tuple[float, float],
+             **params: object) -> list[Picture]:
+    """``pictures`` through one of the project's impairments over ``window`` (start, duration
+    in seconds at ``FPS``), seed 3."""
+    from harness.impairments.registry import create
+
+    instance = create(impairment, *window, seed=3, **params)
+    return [instance.apply(i, i / FPS, p).image for i, p in enumerate(pictures)]
+
+
 def with_moving_object(picture: Picture, count: int, amplitude_px: float) -> list[Picture]:
     """A static shot where only one small object moves (a head nodding, a hand): ~1 % of area."""
     height, width = picture.shape[:2]
