@@ -36,7 +36,6 @@ from harness.detectors.video.corruption_map import (  # noqa: E402
 from harness.inference import models_dir  # noqa: E402
 from tests.video_content import SCENES, capture, impaired, scene  # noqa: E402
 
-WINDOW = (0.8, 0.6)  #: damage start and duration, seconds (as the tests)
 MAX_SIZE = (960, 544)
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9)
 #: (case, scene, scene seed, impairment or None, its parameters, should be flagged)
@@ -59,7 +58,7 @@ def measure(model: CorruptionMapModel, frames: int) -> list[dict]:
     for name, kind, seed, impairment, params, expected in CASES:
         pictures = scene(kind, seed, frames)
         if impairment is not None:
-            pictures = impaired(pictures, impairment, WINDOW, **params)
+            pictures = impaired(pictures, impairment, **params)
         captured = capture(pictures, np.random.default_rng(0), quality=90, noise_sigma=1.0)
         results = [model(analysis_picture(frame.bgr, MAX_SIZE)) for frame in captured]
         rows.append({

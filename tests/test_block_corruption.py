@@ -29,10 +29,9 @@ from harness.detectors.video.corruption_map import (
 from harness.errors import ModelError
 from harness.impairments.registry import create
 from harness.inference import MODELS_ENV, models_dir
-from tests.video_content import FPS, SCENES, capture, detect, impaired, scene
+from tests.video_content import DAMAGE_WINDOW, FPS, SCENES, capture, detect, impaired, scene
 
 FRAMES = 50  #: two seconds at 25 fps
-WINDOW = (0.8, 0.6)  #: impairment start and duration, seconds
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def _pictures(kind: str, seed: int) -> list[np.ndarray]:
 
 
 def _impaired(pictures: list[np.ndarray], impairment: str, **params: object) -> list[np.ndarray]:
-    return impaired(pictures, impairment, WINDOW, **params)
+    return impaired(pictures, impairment, **params)
 
 
 def _run(pictures: list[np.ndarray], settings: BlockCorruptionSettings, seed: int = 0):
@@ -117,7 +116,7 @@ def test_corruption_is_found_in_its_window(
     events = _run(_impaired(_pictures("photo", 1), impairment, **params), detector_settings)
     assert events, f"{impairment} was not found"
     event = max(events, key=lambda e: e.detail["area_ratio"])
-    start, duration = WINDOW
+    start, duration = DAMAGE_WINDOW
     assert start - 0.1 <= event.start <= start + duration
     assert event.detail["area_ratio"] > 0.07
     assert [label for label, _ in event.evidence.frames] == ["before", "at"]

@@ -166,8 +166,12 @@ def scene(kind: str, seed: int, count: int) -> list[Picture]:
     return pan(photo(rng, 1240, 360), count, 4.0)
 
 
-def impaired(pictures: Sequence[Picture], impairment: str, window: tuple[float, float],
-             **params: object) -> list[Picture]:
+#: When the block-corruption checks' damage starts and how long it lasts, seconds.
+DAMAGE_WINDOW = (0.8, 0.6)
+
+
+def impaired(pictures: Sequence[Picture], impairment: str,
+             window: tuple[float, float] = DAMAGE_WINDOW, **params: object) -> list[Picture]:
     """``pictures`` through one of the project's impairments over ``window`` (start, duration
     in seconds at ``FPS``), seed 3."""
     from harness.impairments.registry import create
