@@ -330,10 +330,6 @@ def _clipping(x: np.ndarray, drive_db: float) -> Distortion:
 
 DEFECTS = {
     "hum": (Defect.AUDIO_HUM, lambda x: Hum(2.0, 2.5, 1, level_dbfs=-40.0, mains_hz=60.0)),
-    # a pure 50 Hz sine, the first hum a QA engineer plays: only the mains-line offsets tell it
-    # from a held bass note beside 50 Hz
-    "hum_sine": (Defect.AUDIO_HUM,
-                 lambda x: Hum(2.0, 2.5, 1, level_dbfs=-35.0, mains_hz=50.0, harmonics_db=())),
     "hiss": (Defect.AUDIO_HISS, lambda x: Hiss(2.0, 2.5, 1, level_dbfs=-38.0)),
     "distortion": (Defect.AUDIO_DISTORTION, lambda x: _clipping(x, -3.0)),
     # digital overs: 18 dB of gain into full scale, flat tops at 0 dBFS

@@ -250,8 +250,7 @@ def card(r: dict[str, Any]) -> str:
              + ", ".join(f"{name} {100 * share:.0f} %"
                          for name, share in seg.HUM_PATTERNS.items())
              + " (random: 2nd-6th harmonics at -30 to 0 dB; odd: odd harmonics only; rectified: "
-             "twice the mains and its harmonics; rich: up to the 12th; sine: harmonics "
-             f"{-seg.SINE_HARMONICS_DB[1]:g}-{-seg.SINE_HARMONICS_DB[0]:g} dB down)",
+             "twice the mains and its harmonics; rich: up to the 12th)",
              f"{seg.HUM_MIN_DBFS:g} to {seg.HUM_MAX_DBFS:g} dBFS RMS (14 dB above the loudest "
              f"hum of a clean capture) and at most {seg.HUM_BELOW_CONTENT_DB:g} dB below the "
              "content's RMS (further down, programme bass masks it in that second)"],

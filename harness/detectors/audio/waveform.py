@@ -16,12 +16,7 @@ the detector, like ``features``.
   bass note a semitone from 50 or 60 Hz shares a bin with hum. A 1-s spectrum resolves them: for
   each of the first ``HARMONICS`` harmonics of 50 and 60 Hz, the strongest line within the grid's
   tolerance (+-0.6 %, and the window's half-width) and how far it stands above the median of the
-  spectrum 2-12 % either side. The window's main lobe (+-2 Hz) still lets a held note 2.5 % off
-  50 Hz into the line's reach, so for each harmonic the *offset* of the strongest peak within
-  +-5 % is also given, interpolated between bins (a parabola through the peak's log power, to a
-  few hundredths of a hertz at a sine's usual SNR): hum sits on the harmonic, a note beside it.
-  Without it a pure 50 Hz sine -- the hum a QA engineer tests with first -- was the one shape the
-  network could not tell from a bass note, and it was never found.
+  spectrum 2-12 % either side.
 
 Speed matters (the detector classifies each channel of a window every 0.5 s at 200x real time
 per core), hence the choices: the amplitude bands are counted over the samples within 6 dB of
@@ -37,7 +32,6 @@ Every value is scaled to roughly [0, 5] like the log-mel input, with floors inst
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
@@ -60,24 +54,20 @@ LINE_REACH_HZ = 0.75
 #: The neighbourhood a line is compared with: this far from the harmonic (relative), each side.
 RING = (0.02, 0.12)
 RING_POINTS = 48
-#: The strongest peak's offset is searched this far from each harmonic (relative), and reported
-#: in units of ``OFFSET_UNIT`` (1 %), clipped to +-``OFFSET_SEARCH / OFFSET_UNIT``.
-OFFSET_SEARCH = 0.05
-OFFSET_UNIT = 0.01
 #: Decimation of the mains spectrum (boxcar sum of this many samples), and its zero-padding.
 DECIMATE = 8
 MAINS_PAD = 2
 
-SIZE = 2 + len(PEAK_BANDS_DB) + 1 + len(IMPULSE_RANKS) + 3 * len(MAINS_HZ) * HARMONICS
+SIZE = 2 + len(PEAK_BANDS_DB) + 1 + len(IMPULSE_RANKS) + 2 * len(MAINS_HZ) * HARMONICS
 #: Names of the ``SIZE`` values, in order (the model card and tests refer to them).
 NAMES = (
     "peak", "rms", *(f"share<{db:g}dB" for db in PEAK_BANDS_DB), "curvature",
     *(f"impulse#{rank}" for rank in IMPULSE_RANKS),
     *(f"{name}{mains:g}x{k}" for mains in MAINS_HZ for k in range(1, HARMONICS + 1)
-      for name in ("line", "prominence", "offset")),
+      for name in ("line", "prominence")),
 )
 #: What must match between a trained model and this code (part of the model manifest's input).
-SPEC = f"peak{len(PEAK_BANDS_DB)}-impulse{len(IMPULSE_RANKS)}-mains{HARMONICS}-v2"
+SPEC = f"peak{len(PEAK_BANDS_DB)}-impulse{len(IMPULSE_RANKS)}-mains{HARMONICS}-v1"
 
 
 def _scaled_db(power: np.ndarray) -> np.ndarray:
@@ -85,20 +75,10 @@ def _scaled_db(power: np.ndarray) -> np.ndarray:
     return (10.0 * np.log10(np.maximum(power, POWER_FLOOR)) - DB_OFFSET) / DB_SCALE
 
 
-class MainsPlan(NamedTuple):
-    """Where to read the mains spectrum: the Hann window of the decimated segment; for each
-    (mains, harmonic) the bins of its line (padded by repeating the last), of its ring and of
-    its offset search; and each harmonic's position in bins."""
-
-    window: np.ndarray
-    lines: np.ndarray
-    ring: np.ndarray
-    search: np.ndarray
-    harmonic_bins: np.ndarray
-
-
 @lru_cache(maxsize=1)
-def _mains_plan() -> MainsPlan:
+def _mains_plan() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hann window of the decimated segment, and for each (mains, harmonic) the spectrum bins of
+    its line (padded by repeating the last) and of its ring."""
     rate = SAMPLE_RATE / DECIMATE
     length = SEGMENT // DECIMATE
     bins_per_hz = MAINS_PAD * length / rate
@@ -106,38 +86,13 @@ def _mains_plan() -> MainsPlan:
     window /= np.sum(window)  # a sine of amplitude a reads a / 2 at its peak bin
     harmonics = np.outer(MAINS_HZ, np.arange(1, HARMONICS + 1)).ravel()
     reach = LINE_TOLERANCE * harmonics + LINE_REACH_HZ
+    low = np.floor((harmonics - reach) * bins_per_hz).astype(int)
+    high = np.ceil((harmonics + reach) * bins_per_hz).astype(int)
+    width = int(np.max(high - low)) + 1
+    lines = np.minimum(low[:, None] + np.arange(width), high[:, None])
     offsets = np.linspace(RING[0], RING[1], RING_POINTS)
     ring = np.concatenate([1 - offsets[::-1], 1 + offsets]) * harmonics[:, None]
-    return MainsPlan(window, _bin_ranges((harmonics - reach) * bins_per_hz,
-                                         (harmonics + reach) * bins_per_hz),
-                     np.round(ring * bins_per_hz).astype(int),
-                     _bin_ranges(harmonics * (1 - OFFSET_SEARCH) * bins_per_hz,
-                                 harmonics * (1 + OFFSET_SEARCH) * bins_per_hz),
-                     harmonics * bins_per_hz)
-
-
-def _bin_ranges(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """The bins from ``floor(low)`` to ``ceil(high)`` of each row, padded by repeating the last."""
-    first, last = np.floor(low).astype(int), np.ceil(high).astype(int)
-    width = int(np.max(last - first)) + 1
-    return np.minimum(first[:, None] + np.arange(width), last[:, None])
-
-
-_NEIGHBOURS = np.array([-1, 0, 1])
-
-
-def _peak_offsets(power: np.ndarray, plan: MainsPlan) -> np.ndarray:
-    """(channels, bins) mains power -> (channels, harmonics) relative offset of the strongest
-    peak near each harmonic, in ``OFFSET_UNIT``: a parabola through the log power of the
-    strongest bin and its two neighbours puts the peak between bins."""
-    strongest = plan.search[np.arange(len(plan.search)), power[:, plan.search].argmax(axis=2)]
-    trio = np.take_along_axis(power, (strongest[..., None] + _NEIGHBOURS).reshape(len(power), -1),
-                              axis=1).reshape(*strongest.shape, 3)
-    below, at, above = np.moveaxis(np.log(np.maximum(trio, POWER_FLOOR)), 2, 0)
-    curvature = np.minimum(below - 2 * at + above, -1e-9)  # <= 0 at a maximum; never zero
-    shift = np.clip(0.5 * (below - above) / curvature, -0.5, 0.5)
-    offset = (strongest + shift) / plan.harmonic_bins - 1
-    return np.clip(offset / OFFSET_UNIT, -OFFSET_SEARCH / OFFSET_UNIT, OFFSET_SEARCH / OFFSET_UNIT)
+    return window, lines, np.round(ring * bins_per_hz).astype(int)
 
 
 def _mean_square(x: np.ndarray) -> np.ndarray:
@@ -181,16 +136,14 @@ def waveform_features(segment: np.ndarray) -> np.ndarray:
     impulses = (_scaled_db(ranked**2) - _scaled_db(rough)) / 2
     curvature_level = _scaled_db(rough)
 
-    plan = _mains_plan()
+    window, lines, ring = _mains_plan()
     decimated = x.reshape(len(x), -1, DECIMATE) @ np.full(DECIMATE, 1 / DECIMATE, np.float32)
-    spectrum = scipy.fft.rfft(decimated * plan.window, MAINS_PAD * decimated.shape[1], axis=1)
+    spectrum = scipy.fft.rfft(decimated * window, MAINS_PAD * decimated.shape[1], axis=1)
     power = 2 * (np.square(spectrum.real) + np.square(spectrum.imag))  # a sine's mean square
-    line_db = _scaled_db(power[:, plan.lines].max(axis=2))
+    line_db = _scaled_db(power[:, lines].max(axis=2))
     middle = RING_POINTS - 1, RING_POINTS  # the ring has 2 * RING_POINTS bins: median of two
-    ring_db = _scaled_db(np.partition(power[:, plan.ring], middle, axis=2)[..., middle]
-                         .mean(axis=2))
-    mains = np.stack([line_db, line_db - ring_db, _peak_offsets(power, plan)],
-                     axis=2).reshape(len(x), -1)
+    ring_db = _scaled_db(np.partition(power[:, ring], middle, axis=2)[..., middle].mean(axis=2))
+    mains = np.stack([line_db, line_db - ring_db], axis=2).reshape(len(x), -1)
 
     features = np.concatenate([levels, shares, curvature_level, impulses, mains], axis=1)
     features = features.astype(np.float32)
