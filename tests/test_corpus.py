@@ -24,6 +24,7 @@ import soundfile
 from harness.corpus import (
     PEAK_CEILING,
     SPLITS,
+    HELD_OUT_ONLY_GROUPS,
     TRAINING_ONLY_GROUPS,
     CorpusError,
     CorpusItem,
@@ -63,7 +64,8 @@ def test_split_is_by_source_deterministic_and_near_70_15_15():
     splits = assign_splits(SOURCES, seed=0)
     assert splits == assign_splits(SOURCES, seed=0)
     assert set(splits) == {s.id for s in SOURCES}
-    held_out_eligible = [s for s in SOURCES if s.group not in TRAINING_ONLY_GROUPS]
+    held_out_eligible = [s for s in SOURCES
+                         if s.group not in TRAINING_ONLY_GROUPS | HELD_OUT_ONLY_GROUPS]
     counts = Counter(splits[s.id] for s in held_out_eligible)
     total = len(held_out_eligible)
     assert 0.62 <= counts["train"] / total <= 0.78
@@ -81,6 +83,8 @@ def test_every_group_of_three_or_more_reaches_every_split():
     for group, seen in by_group.items():
         if group in TRAINING_ONLY_GROUPS:
             assert seen == {"train"}, group
+        elif group in HELD_OUT_ONLY_GROUPS:
+            assert seen == {"val", "test"}, group
         elif sizes[group] >= 3:
             assert seen == set(SPLITS), group
     kinds_per_split = {split: set() for split in SPLITS}
@@ -101,6 +105,16 @@ def test_training_only_groups_leave_the_held_out_splits_as_they_were():
     after = assign_splits([*SOURCES, *extra], seed=0)
     assert {sid: after[sid] for sid in before} == before
     assert {after[s.id] for s in extra} == {"train"}
+
+
+def test_held_out_only_groups_alternate_test_and_val_and_move_nothing_else():
+    extra = [_source(f"held-{n}", group) for n, group in
+             enumerate(sorted(HELD_OUT_ONLY_GROUPS) * 7)]
+    without = [s for s in SOURCES if s.group not in HELD_OUT_ONLY_GROUPS]
+    before = assign_splits(without, seed=0)
+    after = assign_splits([*without, *extra], seed=0)
+    assert {sid: after[sid] for sid in before} == before
+    assert Counter(after[s.id] for s in extra) == {"test": 4, "val": 3}
 
 
 def test_small_groups_one_goes_to_train_two_to_train_and_test():

@@ -30,6 +30,7 @@ from harness.corpus.clips import (
 )
 from harness.corpus.manifest import (
     DEFAULT_SEED,
+    HELD_OUT_ONLY_GROUPS,
     MANIFEST_NAME,
     MANIFEST_VERSION,
     SPLIT_RULE,
@@ -64,6 +65,7 @@ __all__ = [
     "SAMPLE_RATE",
     "SPLITS",
     "SPLIT_RULE",
+    "HELD_OUT_ONLY_GROUPS",
     "TRAINING_ONLY_GROUPS",
     "TEST_FRACTION",
     "VAL_FRACTION",

