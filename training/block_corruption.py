@@ -140,7 +140,7 @@ def train_and_export(args: argparse.Namespace, plan: Plan, work: Path) -> dict[s
     trained = {"command": _command(args), "seed": args.seed, "quick": args.quick,
                "max_size": list(MAX_SIZE), "steps": plan.steps, "recipe": args.recipe,
                "thresholds": block_eval.DEFAULT_THRESHOLDS,
-               "train_pictures": len(data.pictures)}
+               "train_pictures": len(data.pictures), "train_clips": plan.train_clips}
     if train_minutes is not None:
         trained["train_minutes"] = train_minutes
     _register(args.out, trained)
