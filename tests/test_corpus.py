@@ -22,9 +22,9 @@ import pytest
 import soundfile
 
 from harness.corpus import (
+    HELD_OUT_ONLY_GROUPS,
     PEAK_CEILING,
     SPLITS,
-    HELD_OUT_ONLY_GROUPS,
     TRAINING_ONLY_GROUPS,
     CorpusError,
     CorpusItem,

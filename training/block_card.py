@@ -101,7 +101,8 @@ def write(path: Path, report: Report, trained: dict[str, Any], plan: Any) -> Non
         "animation).",
         "",
         f"Training: {trained.get('train_pictures', '?')} stored pictures from "
-        f"{trained.get('train_clips', plan.train_clips)} clips, {plan.steps} steps of {plan.batch} random 256 x 256 crops, "
+        f"{trained.get('train_clips', plan.train_clips)} clips, {plan.steps} steps of "
+        f"{plan.batch} random 256 x 256 crops, "
         f"seed {trained['seed']}; on 2 CPU cores this run took {trained['minutes']} min"
         + (f" ({trained['train_minutes']} min of training)" if "train_minutes" in trained
            else " (the network was trained by an earlier run with the same seed and pictures "
