@@ -8,10 +8,12 @@ Music-like programme (``tests/audio_content.py``) through the capture path, fed 
 200x real time per core), 44.1 kHz stereo (the resampling path) and 48 kHz mono. numpy's BLAS and
 onnxruntime run on one thread, so process CPU time is one core's time. Reported: audio seconds per
 CPU second ("x real time per core"), and the CPU milliseconds per second of audio of the whole
-detector, of its front end alone (resampling, log-mel, the waveform statistics of each window)
-and of the network alone (onnxruntime on the same windows). The best of ``--repeats`` runs is
-kept: the machine is shared, and other jobs only ever make a run slower. ``$HARNESS_MODELS``
-picks another models directory.
+detector, of its front end alone (resampling, log-mel, the waveform statistics of each window),
+of the network alone (onnxruntime on the same windows) and of the steady mains lines alone
+(``mains_lines``: decimation every half second, a 4-s measurement every 2 s), and the
+detector's speed with the mains lines off. The best of ``--repeats`` runs is kept: the machine
+is shared, and other jobs only ever make a run slower. ``$HARNESS_MODELS`` picks another models
+directory.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from scipy.signal import resample_poly  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared test content
 
-from harness.detectors.audio.artifacts import MODEL, AudioArtifactDetector  # noqa: E402
+from harness.detectors.audio.artifacts import (  # noqa: E402
+    LINES_EVERY,
+    MODEL,
+    ArtifactSettings,
+    AudioArtifactDetector,
+)
 from harness.detectors.audio.features import (  # noqa: E402
     FRAMES,
     FRAMES_HOP,
@@ -42,6 +49,7 @@ from harness.detectors.audio.features import (  # noqa: E402
     SEGMENT_HOP,
     LogMelStream,
 )
+from harness.detectors.audio.mains_lines import SteadyMainsLines  # noqa: E402
 from harness.detectors.audio.resample import StreamResampler  # noqa: E402
 from harness.detectors.audio.waveform import waveform_features  # noqa: E402
 from harness.inference import load_session  # noqa: E402
@@ -58,11 +66,12 @@ def _cpu(work: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def _detector(audio: np.ndarray, rate: int, block: int) -> Callable[[], object]:
+def _detector(audio: np.ndarray, rate: int, block: int, mains_lines: bool = True
+              ) -> Callable[[], object]:
     items = blocks(audio, rate, block)
 
     def run() -> None:
-        detector = AudioArtifactDetector()
+        detector = AudioArtifactDetector(ArtifactSettings(mains_lines=mains_lines))
         for item in items:
             detector.process(item)
         detector.flush()
@@ -85,6 +94,22 @@ def _front_end(audio: np.ndarray, rate: int, block: int) -> Callable[[], object]
         resampled = np.concatenate(pushed)
         for start in range(0, len(resampled) - SEGMENT + 1, SEGMENT_HOP):
             waveform_features(resampled[start : start + SEGMENT])
+
+    return run
+
+
+def _mains_lines(audio: np.ndarray, rate: int) -> Callable[[], object]:
+    """The steady mains lines alone, as the detector runs them: fed every half second, measured
+    every second."""
+    x = audio if rate == SAMPLE_RATE else resample_poly(audio, SAMPLE_RATE, rate, axis=0)
+    x = x.astype(np.float32)
+
+    def run() -> None:
+        lines = SteadyMainsLines(x.shape[1])
+        for end in range(SEGMENT, len(x) + 1, SEGMENT_HOP):
+            lines.push(x[end - SEGMENT_HOP : end] if end > SEGMENT else x[:end])
+            if end % LINES_EVERY == 0:
+                lines.hum(end)
 
     return run
 
@@ -131,10 +156,14 @@ def measure(seconds: float, block: int, repeats: int) -> dict:
     cases = []
     for name, (audio, rate) in inputs.items():
         total = _cpu(_detector(audio, rate, block), repeats)
+        without = _cpu(_detector(audio, rate, block, mains_lines=False), repeats)
         front = _cpu(_front_end(audio, rate, block), repeats)
         model = _cpu(_network(audio, rate), repeats)
+        lines = _cpu(_mains_lines(audio, rate), repeats)
         cases.append({"name": name, "realtime": seconds / total, "ms_per_s": 1000 * total / seconds,
-                      "front_end_ms": 1000 * front / seconds, "model_ms": 1000 * model / seconds})
+                      "front_end_ms": 1000 * front / seconds, "model_ms": 1000 * model / seconds,
+                      "mains_lines_ms": 1000 * lines / seconds,
+                      "realtime_without_lines": seconds / without})
     return {"seconds": seconds, "block": block, "repeats": repeats, "cpu": _cpu_name(),
             "cases": cases}
 
@@ -152,11 +181,13 @@ def main() -> int:
         return 0
     print(f"{result['seconds']:g} s of audio, {result['block']}-sample blocks, best of "
           f"{result['repeats']}, CPU: {result['cpu']}")
-    print("| input | x real time per core | ms CPU per s of audio | front end ms | network ms |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| input | x real time per core | ms CPU per s of audio | front end ms | network ms "
+          "| mains lines ms | x real time, mains lines off |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for c in result["cases"]:
         print(f"| {c['name']} | {c['realtime']:.0f} | {c['ms_per_s']:.2f} | "
-              f"{c['front_end_ms']:.2f} | {c['model_ms']:.2f} |")
+              f"{c['front_end_ms']:.2f} | {c['model_ms']:.2f} | {c['mains_lines_ms']:.2f} | "
+              f"{c['realtime_without_lines']:.0f} |")
     return 0
 
 

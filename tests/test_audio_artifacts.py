@@ -253,7 +253,7 @@ def test_spectrogram_evidence_is_captioned_with_the_class_probabilities() -> Non
     detector._session = _Scripted(1, {(1, 0)})
     (event,) = run(detector, blocks(x, RATE, 4800))
     assert _detail_lines(event.detail) == [
-        "channel=0, channels=[0], windows=1",
+        "channel=0, channels=[0], windows=1, found_by=model",
         "probabilities: none 0.1, hum 0.9, hiss 0, distortion 0, clicks 0",
     ]
 
@@ -366,6 +366,27 @@ def test_defect_on_one_channel_found_on_that_channel(music: np.ndarray) -> None:
     (event,) = run(detector, blocks(captured(x, RATE), RATE, 1024))
     assert event.defect is Defect.AUDIO_HUM
     assert event.detail["channels"] == [1] and event.detail["channel"] == 1
+
+
+def test_a_pure_mains_sine_is_found_by_its_steady_lines(speech: np.ndarray) -> None:
+    # the model finds no pure 50 Hz sine (models/audio_artifacts.md); its steady line over 4 s
+    # is hum, reported from the first measured 4 s it filled (measured every 2 s: up to 2 s
+    # after it began) and with what found it
+    x = np.concatenate([speech, speech[: 4 * RATE]])  # 10 s
+    x = Hum(1.0, 8.0, 2, level_dbfs=-40.0, mains_hz=50.05, harmonics_db=()).apply(0, x, RATE)
+    events = detect(captured(x, RATE))
+    assert [e.defect for e in events] == [Defect.AUDIO_HUM], [e.describe() for e in events]
+    (event,) = events
+    assert 1.0 <= event.start <= 3.0 and 9.0 <= event.end <= 11.0
+    assert event.detail["found_by"] == "mains lines"
+    assert event.detail["channels"] == [0, 1]
+    mains = event.detail["mains"]
+    assert mains["mains_hz"] == pytest.approx(50.05, abs=0.05) and mains["harmonics"] == [1]
+    whole = run(AudioArtifactDetector(), blocks(captured(x, RATE), RATE, len(x)))
+    assert [(e.start, e.end) for e in whole] == [(event.start, event.end)]  # one 10-s block
+    off = run(AudioArtifactDetector(ArtifactSettings(mains_lines=False)),
+              blocks(captured(x, RATE), RATE, 1024))
+    assert off == []  # the switch turns the lines off; the model alone says nothing here
 
 
 def test_other_sample_rates_are_resampled(music: np.ndarray) -> None:

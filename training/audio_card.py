@@ -545,9 +545,11 @@ def _speed(speed: dict | None) -> list[str]:
         f"{speed['repeats']} runs on a shared machine; CPU: {speed['cpu']}):",
         "",
         _table(["input", "x real time per core", "ms CPU per s of audio", "front end ms",
-                "network ms"],
+                "network ms", "mains lines ms", "x real time, mains lines off"],
                [[c["name"], f"{c['realtime']:.0f}", f"{c['ms_per_s']:.2f}",
-                 f"{c['front_end_ms']:.2f}", f"{c['model_ms']:.2f}"] for c in speed["cases"]]),
+                 f"{c['front_end_ms']:.2f}", f"{c['model_ms']:.2f}",
+                 f"{c['mains_lines_ms']:.2f}", f"{c['realtime_without_lines']:.0f}"]
+                for c in speed["cases"]]),
         "",
         "Target: at least 200x real time per core for 48 kHz stereo.",
     ]

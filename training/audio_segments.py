@@ -50,6 +50,7 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from harness.detectors.audio.features import SAMPLE_RATE, SEGMENT, segment_features
+from harness.detectors.audio.mains_lines import HUM_BELOW_CONTENT_DB, HUM_MIN_DBFS
 from harness.detectors.audio.waveform import waveform_features
 from harness.impairments.audio import Clicks, Distortion, Hiss, Hum, from_db
 from harness.impairments.audio_lookalikes import Applause, DistortedGuitar, Percussion
@@ -61,9 +62,7 @@ CLASSES = ("none", "hum", "hiss", "distortion", "clicks")
 
 CAPTURE_FLOOR_DBFS = (-66.0, -58.0)
 CAPTURE_HUM_DBFS = (-80.0, -64.0)
-HUM_MIN_DBFS = -50.0
 HUM_MAX_DBFS = -20.0
-HUM_BELOW_CONTENT_DB = 25.0
 HISS_MIN_DBFS = -50.0
 HISS_SNR_DB = (-5.0, 30.0)
 DISTORTION_DRIVE_DB = (-6.0, 6.0)

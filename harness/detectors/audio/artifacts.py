@@ -24,6 +24,11 @@ an event is open, a window whose probability only reaches ``sustain_threshold`` 
 second in its middle is one event, not two, and no event is ever opened below the threshold.
 The event's ``channels`` are those that reached the threshold in one of its windows: a channel
 that only reached the sustain level extended the event but is not called affected.
+Hum has a second witness: every 2 s the steady mains lines of the last 4 s are measured on each
+channel (``mains_lines``: lines held on a mains harmonic, narrow and at one level, which no
+programme keeps up for seconds, while one second cannot tell hum from a bass note); where they
+are hum, the windows until the next measurement are hum on that channel whatever the model
+says, with a score of 1.0, and the event says what found it and the measured mains frequency.
 Windows are classified in one batch as soon as their last sample arrives; an event is reported
 when a window is no longer flagged, or at ``flush``. A final stretch shorter than a window is not
 classified.
@@ -34,7 +39,7 @@ closed where the audio stopped and windows restart at the new position, never sp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import Field
@@ -50,6 +55,7 @@ from harness.detectors.audio.features import (
     VIEWS,
     LogMelStream,
 )
+from harness.detectors.audio.mains_lines import SPAN_S, MainsHum, SteadyMainsLines
 from harness.detectors.audio.resample import StreamResampler
 from harness.detectors.audio.waveform import SPEC as WAVEFORM_SPEC
 from harness.detectors.audio.waveform import waveform_features
@@ -71,6 +77,11 @@ DEFECTS = {
 _HISTORY_S = 3.0
 _WINDOW_S = SEGMENT / SAMPLE_RATE
 _HOP_S = SEGMENT_HOP / SAMPLE_RATE
+_HUM = CLASSES.index("hum")
+#: How often the steady mains lines are measured (samples): every 2 s, every fourth window;
+#: each measurement covers ``SPAN_S`` s and holds until the next (hum lasts; this halves the
+#: cost of measuring every second).
+LINES_EVERY = 4 * SEGMENT_HOP
 #: Everything a trained model must agree with: the log-mel front end and the waveform statistics
 #: (the manifest's ``input``; the detector refuses a model whose spec differs).
 FRONT_END = {**SPEC, "waveform": WAVEFORM_SPEC}
@@ -102,6 +113,10 @@ class ArtifactSettings(DetectorSettings):
     clicks_threshold: float | None = Field(
         None, gt=0, le=1, description="clicks probability that flags a window" + _CALIBRATED
     )
+    mains_lines: bool = Field(
+        True, description="also report hum where steady lines sit on the mains harmonics for "
+        f"{SPAN_S} s (docs/audio_artifacts.md); off: the model alone"
+    )
     sustain_threshold: float = Field(
         0.5, gt=0, le=1, description="probability that keeps an open event going (hysteresis; "
         "never above the class's own threshold)"
@@ -121,6 +136,8 @@ class _Open:
     probabilities: np.ndarray
     snippet: AudioBlock | None
     windows: int = 1
+    mains: MainsHum | None = None  #: the loudest steady mains lines seen (hum only)
+    found_by: set[str] = field(default_factory=set)
 
 
 class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
@@ -152,6 +169,7 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         self._format: tuple[int, int] = (0, 0)
         self._next = 0
         self._open: dict[str, _Open] = {}
+        self._hum_ended = -np.inf  # end of the last hum event: a new one never reaches back over it
 
     def _restart(self, block: AudioBlock) -> None:
         """Start windows afresh at this block (start of stream, new format, or lost audio)."""
@@ -164,6 +182,10 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         self._frames = np.zeros((0, block.channels, len(VIEWS), N_MELS), np.float32)
         self._audio: list[np.ndarray] = []
         self._samples = 0  # samples at SAMPLE_RATE pushed since the restart
+        self._lines = SteadyMainsLines(block.channels) if self.settings.mains_lines else None
+        self._unmeasured: list[np.ndarray] = []  # samples not yet given to the mains lines
+        self._measured = 0  # samples given to them
+        self._mains: list[MainsHum | None] = [None] * block.channels
 
     def process(self, block: AudioBlock) -> list[Event]:
         events: list[Event] = []
@@ -180,6 +202,8 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         samples = block.samples if self._resampler is None else self._resampler(block.samples)
         self._stream.push(samples)
         self._audio.append(samples)
+        if self._lines is not None:
+            self._unmeasured.append(samples)
         self._samples += len(samples)
         # a window's frames are complete a little before its last sample: wait for the sample,
         # so the evidence snippet is the whole window
@@ -204,17 +228,31 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         probabilities = probabilities.reshape(count, windows.shape[2], len(CLASSES))
         events = []
         for i in range(count):
+            self._measure_mains((self._window + i) * SEGMENT_HOP + SEGMENT)
             events += self._flag(self._origin + (self._window + i) * _HOP_S, probabilities[i])
         self._window += count
         self._frames = self._frames[count * FRAMES_HOP :]
         self._audio = [audio[count * SEGMENT_HOP :]]
         return events
 
+    def _measure_mains(self, end: int) -> None:
+        """The steady mains lines of the ``SPAN_S`` s up to sample ``end`` (since the restart),
+        on every ``LINES_EVERY``-th sample; the last measurement holds in between."""
+        if self._lines is not None and end % LINES_EVERY == 0:
+            unmeasured = np.concatenate(self._unmeasured)
+            take = end - self._measured  # up to this window's end, in one piece: cheaper
+            self._lines.push(unmeasured[:take])
+            self._unmeasured, self._measured = [unmeasured[take:]], end
+            self._mains = self._lines.hum(end) or [None] * len(self._mains)
+
     def _flag(self, start: float, probabilities: np.ndarray) -> list[Event]:
         """Open, extend or close each defect's event with one window's (channels, classes)
-        probabilities."""
+        probabilities, hum also with the steady mains lines measured last."""
+        lines = np.array([hum is not None for hum in self._mains])
         flagged = probabilities >= self._thresholds
         sustained = probabilities >= self._sustain
+        flagged[:, _HUM] |= lines
+        sustained[:, _HUM] |= lines
         ended = []
         for index, label in enumerate(CLASSES[1:], start=1):
             event = self._open.get(label)
@@ -222,19 +260,43 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
             if not len(channels):
                 ended.append(label)
                 continue
-            channel = int(channels[np.argmax(probabilities[channels, index])])
-            score = float(probabilities[channel, index])
+            scores = probabilities[:, index] if index != _HUM else np.where(
+                lines, 1.0, probabilities[:, index])
+            channel = int(channels[np.argmax(scores[channels])])
+            score = float(scores[channel])
             if event is None:
-                self._open[label] = _Open(start, start + _WINDOW_S, score, set(channels.tolist()),
-                                          channel, probabilities[channel], self._snippet(start))
+                event = self._open[label] = _Open(
+                    start, start + _WINDOW_S, score, set(channels.tolist()), channel,
+                    probabilities[channel], self._snippet(start))
+                if index == _HUM:
+                    self._note_hum(event, channels, probabilities, lines, opened=True)
                 continue
             event.end, event.windows = start + _WINDOW_S, event.windows + 1
+            if index == _HUM:
+                self._note_hum(event, channels, probabilities, lines, opened=False)
             # a channel is affected where it reached the threshold, not only the sustain level
             event.channels.update(np.flatnonzero(flagged[:, index]).tolist())
             if score > event.score:
                 event.score, event.channel = score, channel
                 event.probabilities, event.snippet = probabilities[channel], self._snippet(start)
         return self._close([label for label in ended if label in self._open])
+
+    def _note_hum(self, event: _Open, channels: np.ndarray, probabilities: np.ndarray,
+                  lines: np.ndarray, opened: bool) -> None:
+        """What found the hum in this window (the model, the steady mains lines), the loudest
+        lines so far; an event the lines open starts where their ``SPAN_S`` s began (the hum was
+        steady all through it), never before the previous hum event or the restart."""
+        if (probabilities[channels, _HUM] >= self._thresholds[_HUM]).any():
+            event.found_by.add("model")
+        measured = [self._mains[c] for c in channels if lines[c]]
+        if not measured:
+            return
+        event.found_by.add("mains lines")
+        loudest = max(measured, key=lambda hum: hum.level_dbfs)
+        if event.mains is None or loudest.level_dbfs > event.mains.level_dbfs:
+            event.mains = loudest
+        if opened and event.found_by == {"mains lines"}:
+            event.start = max(event.end - SPAN_S, self._hum_ended, self._origin)
 
     def _snippet(self, start: float) -> AudioBlock | None:
         return self._history.snippet(start, start + _WINDOW_S)
@@ -250,6 +312,11 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
                                   for c, p in zip(CLASSES, event.probabilities, strict=True)},
                 "windows": event.windows,
             }
+            if label == "hum":
+                self._hum_ended = event.end
+                detail["found_by"] = " + ".join(sorted(event.found_by))
+                if event.mains is not None:
+                    detail["mains"] = event.mains.to_dict()
             events.append(Event(DEFECTS[label], event.start, event.end, event.score, detail,
                                 Evidence(audio=event.snippet)))
         return events
