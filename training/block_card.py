@@ -13,6 +13,7 @@ from training.block_eval import (
     MethodMetrics,
     Report,
 )
+from training.block_suite import area_bounds
 
 _TITLES = {"area_ratio": "model v1 (area ratio)", "probability": "model v2 (frame head)",
            "blockdetect": "FFmpeg blockdetect"}
@@ -34,6 +35,29 @@ def _metrics_table(results: dict[str, MethodMetrics]) -> list[str]:
                  f"{metrics.precision:.4f}", f"{metrics.recall:.4f}",
                  *(_percent(metrics.false_positive_rate[kind]) for kind in kinds)]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell_level_rows(report: Report) -> list[str]:
+    rows = []
+    for row in report.cell_levels:
+        low, high = area_bounds(report.suite, row.level)
+        allowed = f"[{low:.3f}, {high:.3f})" if low < high else f"none ({low:.3f} >= {high:.3f})"
+        rows.append(f"| {row.level:g} | {allowed} | {row.choice.threshold:.4g} | "
+                    f"{'yes' if row.choice.within_budget else 'no'} | "
+                    f"{'yes' if row.choice.within_bounds else 'no'} | {row.f1:.4f} |")
+    return rows
+
+
+def _suite_table(report: Report) -> list[str]:
+    expect = {True: "must be found", False: "must not be flagged", None: "known miss"}
+    levels = [row.level for row in report.cell_levels]
+    lines = ["| case | suite expects | " + " | ".join(f"area @{level:g}" for level in levels)
+             + " | frame head max |", "|" + "---|" * (3 + len(levels))]
+    for result in report.suite:
+        lines.append(f"| {result.case.name} | {expect[result.case.expect]} | "
+                     + " | ".join(f"{result.area_at[level]:.3f}" for level in levels)
+                     + f" | {result.frame_probability:.3f} |")
     return lines
 
 
@@ -125,11 +149,20 @@ def write(path: Path, report: Report, trained: dict[str, Any], plan: Any) -> Non
         "gives its best F1 outright (its best case). All are then applied unchanged to the "
         "test split. Version 1's cell threshold (the probability from which a map cell counts "
         "as corrupted) is chosen the same way: each level below with its best area threshold, "
-        "the best F1 kept.",
+        "the best F1 kept. Version 1's area threshold must also pass the test suite's made-up "
+        "cases (`training/block_suite.py`): at least the largest area of every clean case, "
+        "below that of the damage the suite must find; a level where no threshold does is "
+        "chosen only if none can.",
         "",
-        "| cell threshold | area threshold | F1 (validation) |",
-        "|---|---|---|",
-        *(f"| {level:g} | {area:.4g} | {f1:.4f} |" for level, area, f1 in report.cell_levels),
+        "| cell threshold | suite allows (area) | area threshold | within FP budget | passes "
+        "the suite | F1 (validation) |",
+        "|---|---|---|---|---|---|",
+        *_cell_level_rows(report),
+        "",
+        "The suite's cases under this model (largest corrupted-area ratio over each clip, per "
+        "cell threshold; known misses are measured, not bounds):",
+        "",
+        *_suite_table(report),
         "",
         *_metrics_table(val),
         "",

@@ -67,14 +67,15 @@ class Plan:
     test_clips: int
     whole_seconds: float | None  #: of each held-out source for the negatives (None: all)
     speed_repeats: int
+    suite_frames: int  #: frames of each test-suite case that bounds the thresholds
 
     @classmethod
     def for_run(cls, quick: bool) -> "Plan":
         if quick:
             return cls(train_clips=4, keep_every=8, steps=4, batch=4, val_clips=3, test_clips=3,
-                       whole_seconds=0.2, speed_repeats=1)
+                       whole_seconds=0.2, speed_repeats=1, suite_frames=4)
         return cls(train_clips=400, keep_every=4, steps=5000, batch=24, val_clips=100,
-                   test_clips=180, whole_seconds=None, speed_repeats=15)
+                   test_clips=180, whole_seconds=None, speed_repeats=15, suite_frames=50)
 
 
 def _render_one(job: tuple[ClipSpec, Path, str, int]) -> dict:
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         trained = train_and_export(args, plan, work)
     report = block_eval.evaluate(args.out, args.corpus, args.seed, plan.val_clips,
                                  plan.test_clips, MAX_SIZE, whole_seconds=plan.whole_seconds,
-                                 speed_repeats=plan.speed_repeats, scores_dir=work)
+                                 speed_repeats=plan.speed_repeats, scores_dir=work,
+                                 suite_frames=plan.suite_frames)
     minutes = round((time.monotonic() - started) / 60, 1)
     trained.update(thresholds=report.thresholds, metrics=report.headline())
     trained["reevaluation_minutes" if args.evaluate_only else "minutes"] = minutes

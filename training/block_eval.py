@@ -18,7 +18,10 @@ blockdetect's at its best F1 outright (its best case) -- then applied unchanged 
 split. Version 1 has a second threshold, the probability from which a map cell counts as
 corrupted: each of ``CELL_LEVELS`` is tried on the validation split and the one whose area
 threshold gives the best F1 kept (a map can be right about *where* damage is and still spread
-moderate probabilities over clean texture).
+moderate probabilities over clean texture). Version 1's area threshold is also held inside the
+bounds the test suite's made-up cases set (``block_suite``: above every clean case's worst frame,
+below the must-find damage), so selection never picks a point the suite rejects; a level where
+no threshold satisfies the suite is chosen only if no level can.
 
 Speed is measured on the exported model through onnxruntime per analysis size and thread count,
 and accuracy at each size on a sample of the test frames: the trade-off curve of the model card.
@@ -52,6 +55,7 @@ from training.block_data import (
     render,
     whole_source_specs,
 )
+from training.block_suite import CaseResult, area_bounds, suite_areas
 from training.blockdetect import best_f1_threshold, blockdetect_scores
 
 DEFAULT_THRESHOLDS = {"area_ratio": POSITIVE_AREA, "probability": 0.5, "cell_probability": 0.5}
@@ -225,26 +229,44 @@ def measure(truth: np.ndarray, kind: np.ndarray, score: np.ndarray, threshold: f
     )
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A threshold and which of the selection's conditions it meets."""
+
+    threshold: float
+    within_budget: bool  #: every negative kind's false-positive rate within the budget
+    within_bounds: bool  #: inside the bounds given (the test suite's, ``block_suite``)
+
+
 def choose_threshold(truth: np.ndarray, kind: np.ndarray, score: np.ndarray,
-                     budget: float = FALSE_POSITIVE_BUDGET) -> float:
-    """The threshold with the best F1 among those keeping every negative kind's false-positive
-    rate within ``budget`` (best F1 outright if no threshold does)."""
+                     budget: float = FALSE_POSITIVE_BUDGET,
+                     bounds: tuple[float, float] = (-np.inf, np.inf)) -> Choice:
+    """The threshold with the best F1 among those in ``bounds`` (``[low, high)``) keeping every
+    negative kind's false-positive rate within ``budget``; failing that, the best in the bounds,
+    then the best within the budget, then the best outright."""
     positive, negative = truth > POSITIVE_AREA, truth == 0
     candidates = np.unique(score[positive | negative])
     if len(candidates) > 4000:
         candidates = np.unique(np.quantile(candidates, np.linspace(0, 1, 4000)))
-    candidates = np.concatenate([[-np.inf], candidates])
+    low, high = bounds
+    extra = [low] if np.isfinite(low) else []  # the lowest threshold the bounds allow
+    candidates = np.unique(np.concatenate([[-np.inf], candidates, extra]))
     flagged = score[None, :] > candidates[:, None]
     true_pos = (flagged & positive).sum(1)
     false_pos = (flagged & negative).sum(1)
     f1 = _f1(true_pos, false_pos, int(positive.sum()))
-    allowed = np.ones(len(candidates), bool)
+    budgeted = np.ones(len(candidates), bool)
     for name in set(kind[negative].tolist()):
         members = negative & (kind == name)
-        allowed &= (flagged & members).sum(1) <= budget * members.sum()
-    if allowed.any():
-        f1 = np.where(allowed, f1, -1.0)
-    return float(candidates[int(np.argmax(f1))])
+        budgeted &= (flagged & members).sum(1) <= budget * members.sum()
+    bounded = (candidates >= low) & (candidates < high)
+    for allowed in (budgeted & bounded, bounded, budgeted):
+        if allowed.any():
+            break
+    else:
+        allowed = np.ones(len(candidates), bool)
+    best = int(np.argmax(np.where(allowed, f1, -1.0)))
+    return Choice(float(candidates[best]), bool(budgeted[best]), bool(bounded[best]))
 
 
 def event_recall(truth: np.ndarray, flagged: np.ndarray, clips: list[tuple[int, int]],
@@ -280,13 +302,24 @@ def inference_ms(models: Path, threads: int, size: tuple[int, int], repeats: int
     return 1000 * float(np.median(timings))
 
 
+@dataclass(frozen=True)
+class CellLevel:
+    """Version 1 at one cell threshold: its area threshold as chosen, and the validation F1."""
+
+    level: float
+    choice: Choice
+    f1: float
+
+
 @dataclass
 class Report:
     """Everything the model card shows."""
 
     thresholds: dict[str, float]
-    #: version 1 on the validation split at each cell level: (level, area threshold, F1)
-    cell_levels: list[tuple[float, float, float]]
+    #: version 1 on the validation split at each cell level
+    cell_levels: list[CellLevel]
+    #: the test suite's cases under this model (``block_suite``), which bound the selection
+    suite: list[CaseResult]
     val: dict[str, MethodMetrics]
     test: dict[str, MethodMetrics]
     curve: list[dict[str, Any]]  #: per analysis size: F1 and milliseconds per frame
@@ -305,12 +338,12 @@ class Report:
 
 def evaluate(models: Path, corpus: Path | None, seed: int, val_clips: int, test_clips: int,
              max_size: tuple[int, int], *, whole_seconds: float | None = None,
-             speed_repeats: int = 15, scores_dir: Path | None = None,
+             speed_repeats: int = 15, scores_dir: Path | None = None, suite_frames: int = 50,
              progress: Callable[[str], None] = print) -> Report:
     """Set thresholds on the validation split and measure everything on the test split
-    (``whole_seconds``: how much of each source the negatives take, None: all of it); the
-    per-frame scores of both splits go to ``scores_dir`` (``val-scores.npz``,
-    ``test-scores.npz``) when given."""
+    (``whole_seconds``: how much of each source the negatives take, None: all of it;
+    ``suite_frames``: frames per test-suite case); the per-frame scores of both splits go to
+    ``scores_dir`` (``val-scores.npz``, ``test-scores.npz``) when given."""
     workers = os.cpu_count() or 1
     val = score_split(models, corpus, "val", val_clips, seed, max_size,
                       whole_seconds=whole_seconds, workers=workers, progress=progress)
@@ -322,17 +355,25 @@ def evaluate(models: Path, corpus: Path | None, seed: int, val_clips: int, test_
         test.save(scores_dir / "test-scores.npz")
     val_truth, val_kind, val_scores = val.arrays()
     test_truth, test_kind, test_scores = test.arrays()
+    progress(f"the test suite's cases ({suite_frames} frames each)")
+    suite = suite_areas(CorruptionMapModel(1, models), CELL_LEVELS, suite_frames)
     cell_levels = []
     for level in CELL_LEVELS:
-        area = choose_threshold(val_truth, val_kind, val_scores[f"area@{level}"])
-        f1 = measure(val_truth, val_kind, val_scores[f"area@{level}"], area).f1
-        cell_levels.append((level, area, f1))
-    # the lowest level of the best F1
-    cell_level, area_threshold, _ = max(cell_levels, key=lambda row: row[2])
+        choice = choose_threshold(val_truth, val_kind, val_scores[f"area@{level}"],
+                                  bounds=area_bounds(suite, level))
+        f1 = measure(val_truth, val_kind, val_scores[f"area@{level}"], choice.threshold).f1
+        cell_levels.append(CellLevel(level, choice, f1))
+    # the best F1 among the levels whose threshold passes the suite within the budget (failing
+    # that: passes the suite; failing that: any); the lowest such level on a tie
+    passing = ([row for row in cell_levels if row.choice.within_bounds and row.choice.within_budget]
+               or [row for row in cell_levels if row.choice.within_bounds] or cell_levels)
+    best = max(passing, key=lambda row: row.f1)
+    cell_level, area_threshold = best.level, best.choice.threshold
     for scores in (val_scores, test_scores):
         scores["area_ratio"] = scores[f"area@{cell_level}"]
     thresholds = {"area_ratio": area_threshold,
-                  "probability": choose_threshold(val_truth, val_kind, val_scores["probability"])}
+                  "probability": choose_threshold(val_truth, val_kind,
+                                                  val_scores["probability"]).threshold}
     scored = (val_truth == 0) | (val_truth > POSITIVE_AREA)  # 0-7 % frames are left out
     if (val_truth > POSITIVE_AREA).any():
         thresholds["blockdetect"] = best_f1_threshold(
@@ -364,6 +405,7 @@ def evaluate(models: Path, corpus: Path | None, seed: int, val_clips: int, test_
                     "probability": thresholds["probability"],
                     "blockdetect": thresholds["blockdetect"]},
         cell_levels=cell_levels,
+        suite=suite,
         val=results["val"], test=results["test"], curve=curve, events=events,
         frames={"val": len(val.truth), "test": len(test.truth)},
         model_bytes=(models / f"{MODEL}.onnx").stat().st_size,
