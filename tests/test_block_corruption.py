@@ -263,3 +263,34 @@ def test_heat_map_evidence_is_drawn_over_the_at_frame() -> None:
     assert not np.any((image[:352, :, 2] > 200) & (image[:352, :, 1] < 80))  # 0.9 < 0.95
     no_map = Event("block_corruption", 1.0, 1.4, 0.9, {}, Evidence(frames=[("at", frame)]))
     assert list(heat_map("sim01", no_map)) == []
+
+
+def test_threshold_selection_keeps_inside_the_suites_bounds() -> None:
+    from training.block_eval import choose_threshold
+
+    truth = np.array([0.2] * 10 + [0.0] * 990)  # 10 corrupted frames, 990 clean
+    kind = np.array(["pixel"] * 10 + ["photo"] * 990)
+    score = np.concatenate([np.linspace(0.05, 0.5, 10), np.linspace(0.0, 0.1, 990)])
+    free = choose_threshold(truth, kind, score)
+    assert free.within_budget and free.within_bounds
+    bounded = choose_threshold(truth, kind, score, bounds=(0.2, 0.3))
+    assert 0.2 <= bounded.threshold < 0.3 and bounded.within_bounds and bounded.within_budget
+    # nothing inside the bounds keeps the clean frames within budget: the bounds still hold
+    crowded = choose_threshold(truth, kind, score, bounds=(0.0, 0.05))
+    assert crowded.within_bounds and not crowded.within_budget
+    assert 0.0 <= crowded.threshold < 0.05
+    # the suite allows nothing: the budget alone decides, as without bounds
+    impossible = choose_threshold(truth, kind, score, bounds=(0.4, 0.1))
+    assert not impossible.within_bounds and impossible.threshold == free.threshold
+
+
+def test_suite_bounds_lie_between_clean_cases_and_must_find_damage() -> None:
+    from training.block_suite import CASES, CaseResult, area_bounds
+
+    areas = {False: 0.05, True: 0.2, None: 0.9}  # a known miss bounds nothing, however large
+    results = [CaseResult(case, {0.8: areas[case.expect] + 0.01 * i}, 0.5)
+               for i, case in enumerate(CASES)]
+    low, high = area_bounds(results, 0.8)
+    clean = [r.area_at[0.8] for r in results if r.case.expect is False]
+    found = [r.area_at[0.8] for r in results if r.case.expect is True]
+    assert low == max(clean) and high == min(found) and low < high
