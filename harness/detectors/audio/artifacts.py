@@ -249,10 +249,12 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
         """Open, extend or close each defect's event with one window's (channels, classes)
         probabilities, hum also with the steady mains lines measured last."""
         lines = np.array([hum is not None for hum in self._mains])
-        flagged = probabilities >= self._thresholds
-        sustained = probabilities >= self._sustain
-        flagged[:, _HUM] |= lines
-        sustained[:, _HUM] |= lines
+        # where the lines are hum, hum scores 1.0 (a measurement, not a probability): it is
+        # flagged, sustained and scored like any class from there
+        scores = probabilities.copy()
+        scores[lines, _HUM] = 1.0
+        flagged = scores >= self._thresholds
+        sustained = scores >= self._sustain
         ended = []
         for index, label in enumerate(CLASSES[1:], start=1):
             event = self._open.get(label)
@@ -260,10 +262,8 @@ class AudioArtifactDetector(Detector[AudioBlock, ArtifactSettings]):
             if not len(channels):
                 ended.append(label)
                 continue
-            scores = probabilities[:, index] if index != _HUM else np.where(
-                lines, 1.0, probabilities[:, index])
-            channel = int(channels[np.argmax(scores[channels])])
-            score = float(scores[channel])
+            channel = int(channels[np.argmax(scores[channels, index])])
+            score = float(scores[channel, index])
             if event is None:
                 event = self._open[label] = _Open(
                     start, start + _WINDOW_S, score, set(channels.tolist()), channel,
