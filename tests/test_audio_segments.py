@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile
 
 pytest.importorskip("torch")  # the training extra
 
+from harness.corpus import CorpusItem, Manifest  # noqa: E402
 from harness.impairments.audio import from_db  # noqa: E402
 from tests.audio_content import music_like  # noqa: E402
-from training.audio_content import content_pool  # noqa: E402
+from training.audio_content import content_pool, corpus_tracks  # noqa: E402
 from training.audio_segments import (  # noqa: E402
     CLASSES,
     DEFECT_MAKERS,
@@ -123,3 +125,24 @@ def test_every_class_renders_from_generated_content() -> None:
     segments = [render(pool, SegmentSpec(label, seed)) for label in CLASSES for seed in range(4)]
     assert [CLASSES[s.label] for s in segments] == [c for c in CLASSES for _ in range(4)]
     assert all(np.all(np.isfinite(s.features)) for s in segments)
+
+
+def test_training_only_audio_joins_the_pool_only_when_asked(tmp_path) -> None:
+    """A model trained before other games' music was added is reproduced by its own command:
+    the training-only groups are left out unless ``--extra-content`` asks for them; the
+    held-out-only music (the benchmarks') never joins a pool."""
+    (tmp_path / "audio").mkdir()
+    items = []
+    for sid, group in (("wesnoth-a", "music"), ("hedgewars-b", "extra_music"),
+                       ("supertux-c", "heldout_music")):
+        soundfile.write(tmp_path / "audio" / f"{sid}.flac", np.zeros((4800, 2), np.int16), 48000)
+        items.append(CorpusItem(id=sid, source=sid, kind="audio", path=f"audio/{sid}.flac",
+                                split="train", group=group, source_package="p",
+                                package_version="1", licence="GPL-2+", licence_note="",
+                                tags=("music",), duration=0.1, sample_rate=48000, channels=2))
+    Manifest(items=items).save(tmp_path / "manifest.json")
+    assert [t.id for t in corpus_tracks(tmp_path, "train")] == ["wesnoth-a"]
+    both = content_pool("train", tmp_path, extra_content=True)
+    assert {"wesnoth-a", "hedgewars-b"} <= {t.id for t in both.tracks}
+    assert "supertux-c" not in {t.id for t in both.tracks}
+    assert "extra_music" in both.groups

@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--channels", type=_widths, default=audio_net.CHANNELS,
                         help="conv block widths, comma-separated (default: %(default)s)")
+    parser.add_argument("--extra-content", action="store_true",
+                        help="also train on the corpus's training-only audio (extra_music: "
+                        "other games' music)")
     parser.add_argument("--results", type=Path,
                         help="also write the evaluation results as JSON (the card's figures)")
     args = parser.parse_args(argv)
@@ -211,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus is None:
         log("no --corpus: training on generated content only (a test model, not a product one)")
     for split in ("train", "val", "test"):
-        _POOLS[split] = content_pool(split, args.corpus)
+        _POOLS[split] = content_pool(split, args.corpus, args.extra_content)
     plan = _plan(budget, args.seed)
     jobs = [job for name in plan for job in plan[name]]
     log(f"rendering {len(jobs)} segments with {args.workers} worker(s)")
@@ -295,6 +298,7 @@ def _command(args: argparse.Namespace) -> str:
         "training.audio_artifacts", f"--seed {args.seed}",
         args.corpus is not None and f"--corpus {args.corpus}",
         args.quick and "--quick",
+        args.extra_content and "--extra-content",
         args.channels != audio_net.CHANNELS and f"--channels {','.join(map(str, args.channels))}",
     )
 

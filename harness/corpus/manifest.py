@@ -21,19 +21,20 @@ DEFAULT_SEED = 0
 VAL_FRACTION = 0.15
 TEST_FRACTION = 0.15
 #: Groups added after the held-out splits were fixed, wholly for training: more content for
-#: the picture models without changing the val/test sources every earlier model card was
-#: measured on (their results stay comparable).
-TRAINING_ONLY_GROUPS = frozenset({"extra_photo", "extra_graphics"})
+#: the picture and audio models without changing the val/test sources every earlier model card
+#: was measured on (their results stay comparable).
+TRAINING_ONLY_GROUPS = frozenset({"extra_photo", "extra_graphics", "extra_music"})
 #: Groups added later wholly for the held-out splits, alternating test and val: more pictures
 #: to rank models on, with every model's training sources unchanged (they stay reproducible).
-HELD_OUT_ONLY_GROUPS = frozenset({"heldout_stills"})
+HELD_OUT_ONLY_GROUPS = frozenset({"heldout_stills", "heldout_music"})
 SPLIT_RULE = (
     "by source: sources are grouped (footage, photo, synthetic, music, speech, tts); within a "
     "group they are ordered by sha256('<seed>:<source id>'); the first round(15%) go to test "
     "and the next round(15%) to val, each at least 1 when the group has 3 or more sources (a "
     "group of 2 gives train + test, a group of 1 train); the rest go to train. The "
-    "training-only groups (extra_photo, extra_graphics: content added after the held-out "
-    "splits were fixed) go wholly to train; the held-out-only group (heldout_stills) goes wholly "
+    "training-only groups (extra_photo, extra_graphics, extra_music: content added after the "
+    "held-out splits were fixed) go wholly to train; the held-out-only groups (heldout_stills, "
+    "heldout_music) go wholly "
     "to test and val, alternately in the same order, test first. The rule runs over the "
     "whole source table, so building a subset never changes a split. Every item inherits its "
     "source's split."
