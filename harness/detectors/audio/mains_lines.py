@@ -6,7 +6,8 @@ The artifact classifier decides on one second, where mains hum and a held bass n
 no different from hum for that second), so its hum threshold has to be high and it finds little
 hum under programme, and none of a pure 50 Hz sine (models/audio_artifacts.md). Over four
 seconds hum gives itself away; for each harmonic of 50 and 60 Hz up to ``HARMONICS``, the line
-within ``TOLERANCE`` of it on a 4-s spectrum counts when
+that peaks within ``TOLERANCE`` of it on a 4-s spectrum (the band's strongest bin, higher than
+both neighbours: the flank of a note further off reaches into the band's edge) counts when
 
 * it stands ``MIN_PROMINENCE_DB`` above the median of the spectrum 2-12 % either side (as the
   classifier's waveform statistics measure it, at 8 times the resolution);
@@ -206,8 +207,11 @@ def _steady_hum(x: np.ndarray, content_db: float, plan: _Plan) -> MainsHum | Non
     lobe, skirt = round(LOBE_HZ * per_hz), round(SKIRT_HZ * per_hz)
     narrowness = _db(total[peak + lobe + 1] - total[peak - lobe]) - _db(
         total[peak + skirt + 1] - total[peak - skirt])
+    # the strongest bin of the band is a line's peak, not the flank of one outside the
+    # tolerance (a bass note 1.5 % off the mains reaches into the band's edge bin)
+    peaked = (level >= power[peak - 1]) & (level >= power[peak + 1])
     candidate = ((_db(level) - _db(surroundings) >= MIN_PROMINENCE_DB)
-                 & (narrowness >= MIN_NARROWNESS_DB))
+                 & (narrowness >= MIN_NARROWNESS_DB) & peaked)
     if not candidate.any():
         return None
     frequency = peak[candidate] / per_hz
