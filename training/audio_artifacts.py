@@ -38,7 +38,7 @@ from harness.detectors.audio.features import SEGMENT, SEGMENT_HOP, SPEC  # noqa:
 from harness.inference import MODELS_ENV, load_session  # noqa: E402
 from training import audio_card, audio_net  # noqa: E402
 from training.audio_baseline import RuleClassifier, hand_features  # noqa: E402
-from training.audio_content import ContentPool, content_pool, heldout_tracks  # noqa: E402
+from training.audio_content import ContentPool, content_pool  # noqa: E402
 from training.audio_metrics import (  # noqa: E402
     balanced_accuracy,
     calibrate,
@@ -180,9 +180,8 @@ def _plan(budget: Budget, seed: int) -> dict[str, list[Job]]:
 
 
 def _scan(split: str, seed: int) -> list[ScanSpec]:
-    """Every window of every channel of the split's recorded tracks, the held-out-only music's
-    among them (generated content only where there is nothing else: it is not real
-    content)."""
+    """Every window of every channel of the split's recorded tracks (generated content only
+    where there is nothing else: it is not real content)."""
     tracks = _POOLS[split].tracks
     windows = list(_POOLS[split].windows(SEGMENT, SEGMENT_HOP))
     real = [w for w in windows if w[0].group != "generated"] or windows
@@ -216,11 +215,6 @@ def main(argv: list[str] | None = None) -> int:
         log("no --corpus: training on generated content only (a test model, not a product one)")
     for split in ("train", "val", "test"):
         _POOLS[split] = content_pool(split, args.corpus, args.extra_content)
-        if args.corpus is not None and split != "train":
-            # scanned whole with the split's tracks (appended: every other window keeps its
-            # seed), never drawn into segments (its weight is 0)
-            _POOLS[split] = ContentPool(_POOLS[split].tracks
-                                        + heldout_tracks(args.corpus, split))
     plan = _plan(budget, args.seed)
     jobs = [job for name in plan for job in plan[name]]
     log(f"rendering {len(jobs)} segments with {args.workers} worker(s)")

@@ -332,8 +332,7 @@ def card(r: dict[str, Any]) -> str:
         f"test, {r['budget']['sweep']} per strength point, {r['budget']['false_alarm']} per "
         "clean set (the test's, and a validation copy of each for the thresholds), and every "
         "1-s window (hop 0.5 s, each channel) of the test tracks for the false-alarm scan (of "
-        "the validation tracks for the thresholds), the held-out-only music of the split among "
-        "them where the corpus has it.",
+        "the validation tracks for the thresholds).",
         "",
         "## Model",
         "",
@@ -413,9 +412,7 @@ def card(r: dict[str, Any]) -> str:
         "",
         "Share of 1-s segments in which any defect is reported (CNN: the detector's thresholds; "
         "baseline: any class but `none`). `real content` is every window of every channel of the "
-        "test tracks as mastered, through a capture path (`heldout_music`: the held-out-only "
-        "music of other games, scanned but never cut into segments); the look-alikes are mixed "
-        "over test "
+        "test tracks as mastered, through a capture path; the look-alikes are mixed over test "
         "content at -36 to -12 dBFS (applause -45 to -15, 10-400 claps/s; drone and bass line "
         "-40 to -15); "
         "silence is the capture floor alone; loud master is test content through the training "

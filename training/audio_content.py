@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +37,6 @@ GROUP_WEIGHTS = {
     # other games' music (training only, ``--extra-content``): on top of Wesnoth's share, so the
     # orchestral music the held-out splits are made of keeps most of its weight
     "extra_music": 0.2,
-    # music of the held-out-only group: scanned whole (thresholds on the validation half, false
-    # alarms reported on the test half), never drawn into segments
-    "heldout_music": 0.0,
 }
 
 #: espeak-ng sentences and voices, disjoint between splits.
@@ -119,24 +116,13 @@ def corpus_tracks(corpus: Path, split: str, extra_content: bool = False) -> list
     """The corpus's audio items of ``split`` (video items are skipped: their soundtracks are
     audio items of their own); those of the training-only groups only with ``extra_content``,
     so a model trained before they were added is reproduced by its own command. The
-    held-out-only groups never (``heldout_tracks``)."""
-    return _corpus_audio(corpus, split, lambda group: group not in HELD_OUT_ONLY_GROUPS and (
-        extra_content or group not in TRAINING_ONLY_GROUPS))
-
-
-def heldout_tracks(corpus: Path, split: str) -> list[Track]:
-    """The held-out-only audio of ``split`` (music of games no training source comes from):
-    scanned whole beside the split's tracks, never cut into the segments a model is trained,
-    selected or tested on, so every earlier card's segments stay as they were."""
-    return _corpus_audio(corpus, split, lambda group: group in HELD_OUT_ONLY_GROUPS)
-
-
-def _corpus_audio(corpus: Path, split: str, keep: Callable[[str], bool]) -> list[Track]:
-    """The audio items of ``split`` whose group ``keep`` accepts, read as int16."""
+    held-out-only groups never: they are the benchmarks' music of kinds no model was tuned,
+    selected or calibrated on."""
     manifest = Manifest.load(corpus / "manifest.json")
     tracks = []
     for item in manifest.select(split=split, kind="audio"):
-        if not keep(item.group):
+        if item.group in HELD_OUT_ONLY_GROUPS or (item.group in TRAINING_ONLY_GROUPS
+                                                  and not extra_content):
             continue
         samples, rate = soundfile.read(corpus / item.path, dtype="int16", always_2d=True)
         if rate != SAMPLE_RATE:
