@@ -560,7 +560,7 @@ EXTRA_MUSIC_SECONDS = 90.0
 
 #: Music for the held-out splits only (``HELD_OUT_ONLY_GROUPS``), of games and composers no
 #: training source comes from: SuperTux (chiptune-flavoured pop, rock, orchestral), LinCity-NG
-#: (ambient, jazz-rock) and Pingus (tracker modules: sampled drums, synths). No trainer loads
+#: (ambient, blues) and Pingus (tracker modules: sampled drums, synths). No trainer loads
 #: it (``training.audio_content``): the audio benchmarks' test-split tracks gain music of
 #: kinds the audio model was never tuned or selected on. (package, folder, files); the first
 #: ``HELD_OUT_MUSIC_SECONDS`` of each.
