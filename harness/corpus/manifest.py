@@ -34,10 +34,9 @@ SPLIT_RULE = (
     "group of 2 gives train + test, a group of 1 train); the rest go to train. The "
     "training-only groups (extra_photo, extra_graphics, extra_music: content added after the "
     "held-out splits were fixed) go wholly to train; the held-out-only groups (heldout_stills, "
-    "heldout_music) go wholly "
-    "to test and val, alternately in the same order, test first. The rule runs over the "
-    "whole source table, so building a subset never changes a split. Every item inherits its "
-    "source's split."
+    "heldout_music) go wholly to test and val, alternately in the same order, test first. The "
+    "rule runs over the whole source table, so building a subset never changes a split. Every "
+    "item inherits its source's split."
 )
 
 MANIFEST_NAME = "manifest.json"

@@ -533,26 +533,27 @@ def _music() -> list[Source]:
 #: held-out music track is Wesnoth's orchestral score, and so was every training one, so the
 #: audio model had met one composer's orchestra and nothing else -- no rock, electronic, pop or
 #: chiptune, whose distorted, noisy and percussive sounds are the look-alikes of its defects.
-#: (package, folder, files); the first ``EXTRA_MUSIC_SECONDS`` of each. Left out: Hedgewars'
-#: sudden-death variants (olympics_sd, sdmusic: the same tunes), stingers under 50 s.
-_EXTRA_MUSIC: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("hedgewars-data", HEDGEWARS_MUSIC, tuple(f"{name}.ogg" for name in (
+#: (id prefix, package, folder, files); the first ``EXTRA_MUSIC_SECONDS`` of each. Left out:
+#: Hedgewars' sudden-death variants (olympics_sd, sdmusic: the same tunes), stingers under 50 s.
+GameMusic = tuple[tuple[str, str, str, tuple[str, ...]], ...]
+_EXTRA_MUSIC: GameMusic = (
+    ("hedgewars", "hedgewars-data", HEDGEWARS_MUSIC, tuple(f"{name}.ogg" for name in (
         "Art", "Beach", "Brick", "Castle", "City", "Compost", "Desert", "EarthRise", "Freeway",
         "Fruit", "Golf", "Halloween", "Jungle", "Nature", "Olympics", "Rock", "Sheep", "bath",
         "hell", "main_theme", "oriental", "pirate", "snow", "underwater"))),
-    ("warzone2100-music", WARZONE_MUSIC, (
+    ("warzone2100", "warzone2100-music", WARZONE_MUSIC, (
         "menu.opus",
         *(f"albums/original_soundtrack/track{n}.opus" for n in (1, 2, 3)),
         *(f"albums/legacy_soundtrack/track{n}.opus" for n in range(4, 17)),
         "albums/aftermath_soundtrack/menu_enhanced.opus",
         "albums/aftermath_soundtrack/track3_enhanced.opus",
         *(f"albums/aftermath_soundtrack/track{n}.opus" for n in range(17, 28)))),
-    ("xmoto-data", XMOTO_MUSIC, tuple(f"{name}.ogg" for name in (
+    ("xmoto", "xmoto-data", XMOTO_MUSIC, tuple(f"{name}.ogg" for name in (
         "MadeiraStew", "batcave", "foxrun", "legolodio", "menu", "ridealong", "speeditup"))),
-    ("extremetuxracer-data", ETR_MUSIC, tuple(f"{name}.ogg" for name in (
+    ("extremetuxracer", "extremetuxracer-data", ETR_MUSIC, tuple(f"{name}.ogg" for name in (
         "calmrace-ks", "credits1-cp", "freezingpoint", "race1-jt", "spunkyrace-ks",
         "start1-jt"))),
-    ("frozen-bubble-data", FROZEN_BUBBLE_SOUND,
+    ("frozen-bubble", "frozen-bubble-data", FROZEN_BUBBLE_SOUND,
      ("frozen-mainzik-1p.ogg", "frozen-mainzik-2p.ogg", "introzik.ogg")),
 )
 EXTRA_MUSIC_SECONDS = 90.0
@@ -562,10 +563,10 @@ EXTRA_MUSIC_SECONDS = 90.0
 #: training source comes from: SuperTux (chiptune-flavoured pop, rock, orchestral), LinCity-NG
 #: (ambient, blues) and Pingus (tracker modules: sampled drums, synths). No trainer loads
 #: it (``training.audio_content``): the audio benchmarks' test-split tracks gain music of
-#: kinds the audio model was never tuned or selected on. (package, folder, files); the first
-#: ``HELD_OUT_MUSIC_SECONDS`` of each.
-_HELD_OUT_MUSIC: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("supertux-data", SUPERTUX_MUSIC, (
+#: kinds the audio model was never tuned or selected on. Laid out as ``_EXTRA_MUSIC``; the
+#: first ``HELD_OUT_MUSIC_SECONDS`` of each.
+_HELD_OUT_MUSIC: GameMusic = (
+    ("supertux", "supertux-data", SUPERTUX_MUSIC, (
         "antarctic/airship_2.ogg", "antarctic/arctic_breeze.ogg", "antarctic/chipdisko.ogg",
         "antarctic/jewels.ogg", "antarctic/voc-daytime.ogg", "castle/darkforestkeep.ogg",
         "forest/beneath_the_rabbit_hole.ogg", "forest/bright_thunders.ogg",
@@ -573,27 +574,26 @@ _HELD_OUT_MUSIC: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "misc/battle_theme.ogg", "misc/christmas_theme.ogg", "misc/theme.ogg",
         "retro/classic.ogg", "retro/ice_music.ogg", "tropical/saharan_penguin.ogg",
         "tropical/tropicalbreeze.ogg")),
-    ("lincity-ng-data", LINCITY_MUSIC, ("01 - pronobozo - lincity.ogg",
-                                        "02 - Robert van Herk - City Blues.ogg",
-                                        "03 - Robert van Herk - Architectural Contemplations.ogg")),
-    ("pingus-data", PINGUS_MUSIC, (
+    ("lincity", "lincity-ng-data", LINCITY_MUSIC, (
+        "01 - pronobozo - lincity.ogg", "02 - Robert van Herk - City Blues.ogg",
+        "03 - Robert van Herk - Architectural Contemplations.ogg")),
+    ("pingus", "pingus-data", PINGUS_MUSIC, (
         "goin_march.it", "pingus-2.it", "pingus-3.it", "pingus-4.it", "pingus-5.it",
         "rough_journey.it", "sorcerer.it", "the_big_march_in_space.it")),
 )
 HELD_OUT_MUSIC_SECONDS = 60.0
 
 
-def _game_music(table: tuple[tuple[str, str, tuple[str, ...]], ...], group: str,
-                seconds: float) -> list[Source]:
-    """One source per file: ``<game>-[<album>-]<name>``, lower case, words joined by hyphens."""
+def _game_music(table: GameMusic, group: str, seconds: float) -> list[Source]:
+    """One source per file: ``<prefix>-[<album>-]<name>``, lower case, words joined by
+    hyphens."""
     sources = []
-    for package, folder, files in table:
-        game = package.removesuffix("-data").removesuffix("-music").removesuffix("-ng")
+    for prefix, package, folder, files in table:
         for file in files:
             path = PurePosixPath(file)
             album = path.parent.name.removesuffix("_soundtrack")
             name = "-".join(filter(None, (album, re.sub(r"[^a-z0-9]+", "-", path.stem.lower()))))
-            sources.append(Source(f"{game}-{name}", group, Music(f"{folder}/{file}", seconds),
+            sources.append(Source(f"{prefix}-{name}", group, Music(f"{folder}/{file}", seconds),
                                   package, ("music", "game_music")))
     return sources
 
