@@ -2,7 +2,9 @@
 (each defect found, clean content and look-alikes not flagged), and a tiny training run.
 
 All content is made here (``tests/audio_content.py``, ``GeneratedSound``, the impairment
-simulator), never read from the corpus, so the tests run where no corpus was built. Defects are
+simulator), never read from the corpus, so the tests run where no corpus was built. The clean and
+defect cases of the detector live in ``training/audio_suite.py``: training also measures them,
+and calibrates no threshold low enough to flag a clean one. Defects are
 placed well inside their classes (see ``training/audio_segments.py`` for the boundaries); how
 detection falls off with strength is the model card's job, not these tests'.
 """
@@ -10,17 +12,16 @@ detection falls off with strength is the model card's job, not these tests'.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
 from harness.detectors import create, detector_class
 from harness.detectors.audio import waveform
 from harness.detectors.audio.artifacts import (
     CLASSES,
+    DEFECTS,
     FRONT_END,
     MODEL,
     ArtifactSettings,
@@ -38,17 +39,15 @@ from harness.detectors.audio.features import (
 from harness.detectors.audio.resample import StreamResampler
 from harness.errors import ModelError
 from harness.events import Defect, Event
-from harness.impairments.audio import Clicks, Distortion, Hiss, Hum
-from harness.impairments.audio_lookalikes import Applause, DistortedGuitar, Percussion
+from harness.impairments.audio import Hiss, Hum
 from harness.inference import MODELS_ENV, load_session, models_dir
 from harness.report.allure import _detail_lines
-from harness.simulation.content import GeneratedSound
-from tests.audio_content import FFMPEG, blocks, captured, music_like, run, speech_like
+from tests.audio_content import blocks, captured, run
+from training import audio_suite
 from training.audio_metrics import calibrate, calibrate_each
 from training.registry import register
 
 RATE = SAMPLE_RATE
-SECONDS = 6
 
 
 def detect(x: np.ndarray, rate: int = RATE) -> list[Event]:
@@ -57,12 +56,12 @@ def detect(x: np.ndarray, rate: int = RATE) -> list[Event]:
 
 @pytest.fixture(scope="module")
 def music() -> np.ndarray:
-    return music_like(SECONDS, RATE, np.random.default_rng(3))
+    return audio_suite.music()
 
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
-    return speech_like(SECONDS, RATE, np.random.default_rng(4), channels=2)
+    return audio_suite.speech()
 
 
 # -- the shipped model --------------------------------------------------------------------------
@@ -131,6 +130,20 @@ def test_thresholds_calibrated_to_the_false_alarm_budget() -> None:
     each = calibrate_each([clean, lookalike], 0.0025)
     assert pooled[4] == 0.5 and each[4] == 0.61
     np.testing.assert_allclose(each[1:4], thresholds[1:4])
+    # a test-suite case that must not be flagged reads 0.976 hum and 0.2 hiss: the hum threshold
+    # rises to the grid's next step above it, hiss stays; a floor at 1.0 leaves 1.0
+    floors = np.array([1.0, 0.976, 0.2, 1.0, 0.0])
+    bounded = calibrate_each([clean, lookalike], 0.0025, floors=floors)
+    np.testing.assert_allclose(bounded[1:], [0.98, 0.71, 1.0, 0.61])
+
+
+def test_only_clean_suite_cases_that_are_not_known_misses_bound_the_thresholds() -> None:
+    def case(name: str, expect: str, miss: bool, hum: float) -> audio_suite.CaseResult:
+        return audio_suite.CaseResult(name, expect, miss, np.array([0.0, hum, 0.0, 0.0, 0.0]))
+
+    results = [case("applause", "none", False, 0.9), case("loud", "none", True, 0.99),
+               case("music+hum", "hum", False, 0.999)]
+    np.testing.assert_allclose(audio_suite.lower_bounds(results), [0.0, 0.9, 0.0, 0.0, 0.0])
 
 
 # -- the front end: what the detector feeds the model is what training computed -----------------
@@ -272,86 +285,29 @@ def test_lost_audio_closes_events_and_restarts_windows() -> None:
 # -- the shipped model on made-up content ---------------------------------------------------------
 
 
-def _lookalike(kind: type, clean: np.ndarray) -> np.ndarray:
-    sound = kind(0.0, SECONDS, 7, level_dbfs=-24.0)
-    return sound.apply(0, clean, RATE)
-
-
-def _loud_master(x: np.ndarray, directory: Path) -> np.ndarray:
-    """``x`` mastered loud by FFmpeg: +12 dB into a -1 dBFS brickwall limiter (``alimiter``),
-    a limiter the training simulator does not use."""
-    assert FFMPEG is not None, "ffmpeg is not installed"
-    source, mastered = directory / "clean.wav", directory / "mastered.wav"
-    soundfile.write(source, x, RATE, subtype="FLOAT")
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-af",
-                    "volume=12dB,alimiter=limit=0.891:level=0", "-c:a", "pcm_f32le",
-                    str(mastered)], check=True)
-    return soundfile.read(mastered, dtype="float32")[0]
-
-
 #: Known failures of the shipped model (models/audio_artifacts.md, "Known failures"): strict, so
-#: a model that fixes one turns its test red until the mark is removed.
+#: a model that fixes one turns its test red until it is taken off ``audio_suite.KNOWN_MISSES``.
 BELOW_TARGET = pytest.mark.xfail(
     strict=True, reason="model below its accuracy target: see models/audio_artifacts.md")
 
 
-@pytest.mark.parametrize(
-    "content",
-    ["music", "speech", "generated", "silence",
-     "near_silence", "percussion", "distorted_guitar", "applause",
-     # FFmpeg's limiter piles the synthetic mix up at its ceiling: one window reads 0.92
-     # distortion (threshold 0.89)
-     pytest.param("loud_master", marks=BELOW_TARGET)],
-)
-def test_clean_content_and_lookalikes_not_flagged(
-    request: pytest.FixtureRequest, content: str
-) -> None:
-    music = request.getfixturevalue("music")
-    x = {
-        "music": lambda: music,
-        "speech": lambda: request.getfixturevalue("speech"),
-        # seed 12: none of the training splits' generated content
-        "generated": lambda: GeneratedSound(RATE, 2, 12, gain=0.5).samples(0, SECONDS * RATE),
-        "silence": lambda: np.zeros_like(music),
-        "near_silence": lambda: music * 10 ** (-30 / 20),
-        "percussion": lambda: _lookalike(Percussion, music * 0.3),
-        "distorted_guitar": lambda: _lookalike(DistortedGuitar, music * 0.3),
-        "applause": lambda: _lookalike(Applause, music * 0.3),
-        "loud_master": lambda: _loud_master(music, request.getfixturevalue("tmp_path")),
-    }[content]()
+def _marked(case: str) -> pytest.param:
+    return pytest.param(case, marks=BELOW_TARGET if case in audio_suite.KNOWN_MISSES else ())
+
+
+@pytest.mark.parametrize("content", [_marked(name) for name in audio_suite.CLEAN])
+def test_clean_content_and_lookalikes_not_flagged(content: str) -> None:
+    x = audio_suite.CLEAN[content]()
     assert detect(captured(x, RATE)) == []
 
 
-def _clipping(x: np.ndarray, drive_db: float) -> Distortion:
-    """Hard clipping at a limit ``drive_db`` below the content's RMS."""
-    limit = np.sqrt(np.mean(np.square(x))) * 10 ** (-drive_db / 20)
-    return Distortion(2.0, 2.5, 1, kind="hard", gain_db=0.0, threshold=limit)
-
-
-DEFECTS = {
-    "hum": (Defect.AUDIO_HUM, lambda x: Hum(2.0, 2.5, 1, level_dbfs=-40.0, mains_hz=60.0)),
-    "hiss": (Defect.AUDIO_HISS, lambda x: Hiss(2.0, 2.5, 1, level_dbfs=-38.0)),
-    "distortion": (Defect.AUDIO_DISTORTION, lambda x: _clipping(x, -3.0)),
-    # digital overs: 18 dB of gain into full scale, flat tops at 0 dBFS
-    "overs": (Defect.AUDIO_DISTORTION,
-              lambda x: Distortion(2.0, 2.5, 1, kind="hard", gain_db=18.0, threshold=1.0)),
-    "clicks": (Defect.AUDIO_CLICKS, lambda x: Clicks(2.0, 2.5, 1, per_second=6, amplitude=0.5)),
-}
-
-
-@pytest.mark.parametrize(
-    ("content", "name"),
-    [pytest.param(content, name, marks=BELOW_TARGET if (content, name) in {
-        ("music", "hum"),  # -40 dBFS, 22 dB under the music: below the hum threshold (0.97)
-        ("speech", "distortion"),  # found in its first second only, not through the pauses
-    } else ()) for content in ("music", "speech") for name in DEFECTS],
-)
-def test_each_defect_found_where_it_is(request: pytest.FixtureRequest, name: str,
-                                       content: str) -> None:
-    defect, impairment = DEFECTS[name]
-    clean = request.getfixturevalue(content)
-    x = impairment(clean).apply(0, clean, RATE)
-    events = detect(captured(x, RATE))
+@pytest.mark.parametrize("case", [_marked(f"{content}+{defect}")
+                                  for content in audio_suite.CONTENT
+                                  for defect in audio_suite.DEFECTS])
+def test_each_defect_found_where_it_is(case: str) -> None:
+    content, name = case.split("+")
+    defect = DEFECTS[audio_suite.DEFECTS[name][0]]  # the class's event
+    events = detect(captured(audio_suite.defective(content, name), RATE))
     assert {e.defect for e in events} == {defect}, [e.describe() for e in events]
     (event,) = events
     assert event.start < 3.0 and event.end > 3.5  # overlaps 2.0-4.5 s, no further than a window

@@ -13,7 +13,7 @@ pytest.importorskip("torch")  # the training extra
 from harness.corpus import CorpusItem, Manifest  # noqa: E402
 from harness.impairments.audio import from_db  # noqa: E402
 from tests.audio_content import music_like  # noqa: E402
-from training.audio_content import content_pool, corpus_tracks  # noqa: E402
+from training.audio_content import content_pool, corpus_tracks, heldout_tracks  # noqa: E402
 from training.audio_segments import (  # noqa: E402
     CLASSES,
     DEFECT_MAKERS,
@@ -130,7 +130,8 @@ def test_every_class_renders_from_generated_content() -> None:
 def test_training_only_audio_joins_the_pool_only_when_asked(tmp_path) -> None:
     """A model trained before other games' music was added is reproduced by its own command:
     the training-only groups are left out unless ``--extra-content`` asks for them; the
-    held-out-only music (the benchmarks') never joins a pool."""
+    held-out-only music never joins a pool, and is read on its own (``heldout_tracks``: scanned
+    for false alarms and, where asked, calibration, never trained on)."""
     (tmp_path / "audio").mkdir()
     items = []
     for sid, group in (("wesnoth-a", "music"), ("hedgewars-b", "extra_music"),
@@ -146,3 +147,6 @@ def test_training_only_audio_joins_the_pool_only_when_asked(tmp_path) -> None:
     assert {"wesnoth-a", "hedgewars-b"} <= {t.id for t in both.tracks}
     assert "supertux-c" not in {t.id for t in both.tracks}
     assert "extra_music" in both.groups
+    assert [(t.id, t.group) for t in heldout_tracks(tmp_path, "train")] == [
+        ("supertux-c", "heldout_music")]
+    assert heldout_tracks(tmp_path, "val") == []

@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 from harness.detectors.audio.artifacts import FRONT_END, MODEL  # noqa: E402
 from harness.detectors.audio.features import SEGMENT, SEGMENT_HOP, SPEC  # noqa: E402
 from harness.inference import MODELS_ENV, load_session  # noqa: E402
-from training import audio_card, audio_net  # noqa: E402
+from training import audio_card, audio_net, audio_suite  # noqa: E402
 from training.audio_baseline import RuleClassifier, hand_features  # noqa: E402
-from training.audio_content import ContentPool, content_pool  # noqa: E402
+from training.audio_content import ContentPool, content_pool, heldout_tracks  # noqa: E402
 from training.audio_metrics import (  # noqa: E402
     balanced_accuracy,
     calibrate,
@@ -96,6 +96,10 @@ FALSE_ALARM_SETS = {
     "near_silence": {"level": "near_silence", "lookalike": "none"},
     "loud_master": {"level": "loud_master", "lookalike": "none"},
 }
+
+#: The corpus's held-out-only music (``training.audio_content.heldout_tracks``): the pools of
+#: its two halves and the name of its clean sets.
+HELDOUT, HELDOUT_VAL, HELDOUT_TEST = "heldout_music", "val_heldout", "test_heldout"
 
 _POOLS: dict[str, ContentPool] = {}
 Job = tuple[str, SegmentSpec | ScanSpec, bool]
@@ -176,16 +180,22 @@ def _plan(budget: Budget, seed: int) -> dict[str, list[Job]]:
             for i in range(budget.false_alarm)]
     plan["val_scan"] = [("val", spec, False) for spec in _scan("val", seed)]
     plan["scan"] = [("test", spec, True) for spec in _scan("test", seed)]
+    # music of kinds never trained on: its test half a false-alarm set of the card; its
+    # validation half one more clean calibration set where asked (``--heldout-calibration``)
+    for pool, name, hand in ((HELDOUT_TEST, f"clean:{HELDOUT}", True),
+                             (HELDOUT_VAL, f"val_clean:{HELDOUT}", False)):
+        if pool in _POOLS:
+            plan[name] = [(pool, spec, hand) for spec in _scan(pool, seed)]
     return plan
 
 
-def _scan(split: str, seed: int) -> list[ScanSpec]:
-    """Every window of every channel of the split's recorded tracks (generated content only
+def _scan(pool: str, seed: int) -> list[ScanSpec]:
+    """Every window of every channel of the pool's recorded tracks (generated content only
     where there is nothing else: it is not real content)."""
-    tracks = _POOLS[split].tracks
-    windows = list(_POOLS[split].windows(SEGMENT, SEGMENT_HOP))
+    tracks = _POOLS[pool].tracks
+    windows = list(_POOLS[pool].windows(SEGMENT, SEGMENT_HOP))
     real = [w for w in windows if w[0].group != "generated"] or windows
-    return [ScanSpec(tracks.index(track), channel, start, _seed(seed, f"scan:{split}", i))
+    return [ScanSpec(tracks.index(track), channel, start, _seed(seed, f"scan:{pool}", i))
             for i, (track, channel, start) in enumerate(real)]
 
 
@@ -202,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-content", action="store_true",
                         help="also train on the corpus's training-only audio (extra_music: "
                         "other games' music)")
+    parser.add_argument("--heldout-calibration", action="store_true",
+                        help="also hold the thresholds to the false-alarm budget on the "
+                        "validation half of the corpus's held-out-only music (never trained on)")
     parser.add_argument("--results", type=Path,
                         help="also write the evaluation results as JSON (the card's figures)")
     args = parser.parse_args(argv)
@@ -215,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         log("no --corpus: training on generated content only (a test model, not a product one)")
     for split in ("train", "val", "test"):
         _POOLS[split] = content_pool(split, args.corpus, args.extra_content)
+    _load_heldout(args.corpus, args.heldout_calibration, log)
     plan = _plan(budget, args.seed)
     jobs = [job for name in plan for job in plan[name]]
     log(f"rendering {len(jobs)} segments with {args.workers} worker(s)")
@@ -260,8 +274,12 @@ def main(argv: list[str] | None = None) -> int:
             segment_set.baseline = baseline.predict(segment_set.hand)
     clean = [sets["val_scan"].probabilities, val.probabilities[val_y == 0],
              *(sets[n].probabilities for n in sets if n.startswith("val_clean:"))]
-    thresholds = calibrate_each(clean, FALSE_ALARM_BUDGET)
-    operating_points = {"each clean set (default)": thresholds,
+    suite = audio_suite.suite_results(lambda feeds: session.run(None, feeds)[0],
+                                      (audio_net.INPUT_NAME, audio_net.WAVEFORM_NAME))
+    floors = audio_suite.lower_bounds(suite)
+    thresholds = calibrate_each(clean, FALSE_ALARM_BUDGET, floors=floors)
+    operating_points = {"each clean set, above the test suite's (default)": thresholds,
+                        "each clean set": calibrate_each(clean, FALSE_ALARM_BUDGET),
                         "all clean segments pooled": calibrate(np.concatenate(clean),
                                                                FALSE_ALARM_BUDGET)}
     trained["thresholds"] = dict(zip(CLASSES[1:], thresholds[1:].tolist(), strict=True))
@@ -271,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     speed = None if args.quick else _speed(args.out, log)
     results = audio_card.evaluate(sets, thresholds, CLASSES)
     results["operating_points"] = audio_card.operating_points(sets, operating_points)
+    results["suite"] = audio_card.suite(suite, thresholds, CLASSES)
     results.update({
         "trained": trained, "budget": budget.__dict__, "history": history,
         "baseline_thresholds": {f"{k[0]}:{k[1]}": v for k, v in baseline.thresholds.items()},
@@ -299,8 +318,29 @@ def _command(args: argparse.Namespace) -> str:
         args.corpus is not None and f"--corpus {args.corpus}",
         args.quick and "--quick",
         args.extra_content and "--extra-content",
+        args.heldout_calibration and "--heldout-calibration",
         args.channels != audio_net.CHANNELS and f"--channels {','.join(map(str, args.channels))}",
     )
+
+
+def _load_heldout(corpus: Path | None, calibrate_on_it: bool, log: Any) -> None:
+    """The held-out-only music's pools: its test half always (a false-alarm set of the card),
+    its validation half when it calibrates."""
+    halves = {HELDOUT_TEST: "test", **({HELDOUT_VAL: "val"} if calibrate_on_it else {})}
+    if corpus is None:
+        if calibrate_on_it:
+            raise SystemExit("--heldout-calibration needs --corpus (the held-out music)")
+        return
+    for pool, split in halves.items():
+        tracks = heldout_tracks(corpus, split)
+        if tracks:
+            _POOLS[pool] = ContentPool(tracks)
+        elif pool == HELDOUT_VAL:
+            raise SystemExit(f"--heldout-calibration: {corpus} has no held-out-only music; "
+                             "rebuild it with `harness corpus build --out CORPUS`")
+    loaded = [f"{split} {len(_POOLS[pool].tracks)} tracks" for pool, split in halves.items()
+              if pool in _POOLS]
+    log(f"held-out-only music: {', '.join(loaded) or 'none in this corpus'}")
 
 
 def _widths(text: str) -> tuple[int, ...]:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,13 @@ class ContentPool:
             raise ValueError("a content pool needs at least one track")
         self.tracks = tracks
         self.groups = sorted({t.group for t in tracks})
+
+    @cached_property
+    def _group_p(self) -> np.ndarray:
+        """Each group's share of ``draw`` (when first drawn: a pool that is only scanned, such
+        as the held-out music, needs no weights)."""
         weights = np.array([GROUP_WEIGHTS[g] for g in self.groups])
-        self._group_p = weights / weights.sum()
+        return weights / weights.sum()
 
     def draw(self, rng: np.random.Generator, length: int) -> tuple[np.ndarray, Track]:
         group = self.groups[rng.choice(len(self.groups), p=self._group_p)]
@@ -116,13 +122,24 @@ def corpus_tracks(corpus: Path, split: str, extra_content: bool = False) -> list
     """The corpus's audio items of ``split`` (video items are skipped: their soundtracks are
     audio items of their own); those of the training-only groups only with ``extra_content``,
     so a model trained before they were added is reproduced by its own command. The
-    held-out-only groups never: they are the benchmarks' music of kinds no model was tuned,
-    selected or calibrated on."""
+    held-out-only groups never (``heldout_tracks``)."""
+    return _tracks(corpus, split, lambda group: group not in HELD_OUT_ONLY_GROUPS and (
+        extra_content or group not in TRAINING_ONLY_GROUPS))
+
+
+def heldout_tracks(corpus: Path, split: str) -> list[Track]:
+    """The audio of the corpus's held-out-only groups in ``split``: music of kinds no model
+    trained on. Its test half is the benchmarks'; its validation half may calibrate thresholds
+    (``training.audio_artifacts --heldout-calibration``), never train or select a network."""
+    return _tracks(corpus, split, lambda group: group in HELD_OUT_ONLY_GROUPS)
+
+
+def _tracks(corpus: Path, split: str, wanted: Callable[[str], bool]) -> list[Track]:
+    """The audio items of ``split`` whose group is ``wanted``, as int16 at ``SAMPLE_RATE``."""
     manifest = Manifest.load(corpus / "manifest.json")
     tracks = []
     for item in manifest.select(split=split, kind="audio"):
-        if item.group in HELD_OUT_ONLY_GROUPS or (item.group in TRAINING_ONLY_GROUPS
-                                                  and not extra_content):
+        if not wanted(item.group):
             continue
         samples, rate = soundfile.read(corpus / item.path, dtype="int16", always_2d=True)
         if rate != SAMPLE_RATE:

@@ -28,11 +28,16 @@ def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray, classes: int) -
     return float(np.nanmean(recalls(confusion(labels, predicted, classes))))
 
 
+def _grid(lowest: float) -> np.ndarray:
+    """The thresholds calibration chooses among: hundredths from ``lowest``, finer near 1."""
+    return np.round(np.concatenate([np.arange(lowest, 0.99, 0.01), [0.99, 0.995, 0.999, 1.0]]), 3)
+
+
 def calibrate(clean: np.ndarray, false_alarms: float, lowest: float = 0.5) -> np.ndarray:
     """Per-class thresholds from the probabilities of clean segments (N, classes): for each
     defect class the lowest threshold, from ``lowest`` up, that flags at most ``false_alarms`` of
     them (``inf`` for class 0, "none"; 1.0 where no threshold below it does)."""
-    grid = np.round(np.concatenate([np.arange(lowest, 0.99, 0.01), [0.99, 0.995, 0.999, 1.0]]), 3)
+    grid = _grid(lowest)
     thresholds = [np.inf]
     for column in clean.T[1:]:
         rates = (column[:, np.newaxis] >= grid).mean(axis=0)
@@ -40,9 +45,18 @@ def calibrate(clean: np.ndarray, false_alarms: float, lowest: float = 0.5) -> np
     return np.array(thresholds)
 
 
-def calibrate_each(clean_sets: list[np.ndarray], false_alarms: float, lowest: float = 0.5
-                   ) -> np.ndarray:
+def calibrate_each(clean_sets: list[np.ndarray], false_alarms: float, lowest: float = 0.5,
+                   floors: np.ndarray | None = None) -> np.ndarray:
     """Like ``calibrate``, but the threshold must keep within ``false_alarms`` on every one of
     ``clean_sets`` (real content, each look-alike, ...), not only on all of them pooled: a
-    look-alike that is a few percent of the pooled segments could otherwise be flagged often."""
-    return np.max([calibrate(clean, false_alarms, lowest) for clean in clean_sets], axis=0)
+    look-alike that is a few percent of the pooled segments could otherwise be flagged often.
+    With ``floors`` (per class), each threshold also lies above its floor -- the largest
+    probability of a clean case that may never be flagged (``training.audio_suite``) -- at the
+    grid's next step (1.0 where none is left)."""
+    thresholds = np.max([calibrate(clean, false_alarms, lowest) for clean in clean_sets], axis=0)
+    if floors is None:
+        return thresholds
+    grid = _grid(lowest)
+    above = [float(grid[np.argmax(grid > floor)]) if floor < grid[-1] else 1.0
+             for floor in floors[1:]]
+    return np.maximum(thresholds, [np.inf, *above])
