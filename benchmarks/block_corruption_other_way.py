@@ -48,7 +48,8 @@ frame whose pts is not in the clean decode, comes twice or has another size is c
 
 Truth per frame, the training rule (``training.block_data``): analysis pixels
 (``analysis_picture`` at the model's trained ``max_size``, from its manifest) off the clean
-decode of the same stream by more than ``VISIBLE_TOLERANCE`` (24) code values in any channel;
+decode of the same stream by more than ``VISIBLE_TOLERANCE`` (24) code values in any channel,
+there and up to ``DISPLACEMENT_TOLERANCE`` (1) pixel around (``visible_damage``);
 positive when their share is above ``POSITIVE_AREA`` (7 %), ignored in (0, 7 %], negative at 0.
 Compression is never labelled: the clean decodes, normal and low rate, are negatives.
 
@@ -99,9 +100,8 @@ from harness.detectors.video.corruption_map import (  # noqa: E402
     CorruptionMapModel,
     analysis_picture,
 )
-from harness.impairments.base import changed  # noqa: E402
 from harness.impairments.datasets import Source, pristine_sources  # noqa: E402
-from training.block_data import POSITIVE_AREA, VISIBLE_TOLERANCE  # noqa: E402
+from training.block_data import POSITIVE_AREA, visible_damage  # noqa: E402
 from training.block_eval import METHODS, MethodMetrics, measure  # noqa: E402
 from training.blockdetect import MAX_CHUNK, blockdetect_scores  # noqa: E402
 
@@ -364,7 +364,7 @@ def score_damaged(path: Path, references: dict[int, Reference], every_pts: list[
             add(0.0, reference.scores)
         else:
             picture, scores = scorer(bgr)
-            add(float(changed(reference.picture, picture, VISIBLE_TOLERANCE).mean()), scores)
+            add(float(visible_damage(reference.picture, picture).mean()), scores)
     count.lost = len(clean_pts - seen)
     return count
 

@@ -357,6 +357,15 @@ def test_other_sample_rates_are_resampled(music: np.ndarray) -> None:
 # -- training, end to end, in seconds -------------------------------------------------------------
 
 
+def test_heldout_calibration_without_a_corpus_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="training needs the train extra")
+    from training.audio_artifacts import main
+
+    with pytest.raises(SystemExit, match="needs --corpus"):
+        main(["--quick", "--heldout-calibration", "--out", str(tmp_path)])
+    assert not list(tmp_path.iterdir()), "nothing is written before the error"
+
+
 def test_quick_training_run_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        music: np.ndarray) -> None:
     pytest.importorskip("torch", reason="training needs the train extra")

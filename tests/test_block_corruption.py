@@ -197,6 +197,23 @@ def test_quick_training_run_end_to_end(tmp_path: Path) -> None:
     assert "re-evaluation of the same ONNX" in (tmp_path / "block_corruption.md").read_text()
 
 
+def test_truth_forgives_right_content_a_pixel_off_but_not_broken_or_stale_blocks() -> None:
+    """Concealment that copies the right texture a pixel off is intact to the eye; a grey block,
+    or texture displaced by a whole 4 px (a block left behind in a pan), is damage."""
+    from training.block_data import visible_damage
+
+    texture = np.random.default_rng(0).integers(0, 256, (96, 128, 3), np.uint8)
+    nudged, grey, stale = texture.copy(), texture.copy(), texture.copy()
+    nudged[32:64, 32:64] = texture[33:65, 31:63]  # the block's content 1 px off
+    grey[32:64, 32:64] = 128
+    stale[32:64, 32:64] = texture[36:68, 28:60]  # 4 px off
+    assert not visible_damage(texture, nudged).any()
+    assert visible_damage(texture, nudged, displacement=0)[32:64, 32:64].mean() > 0.5
+    for damaged in (grey, stale):
+        mask = visible_damage(texture, damaged)
+        assert mask[32:64, 32:64].mean() > 0.5 and not mask[:32].any()
+
+
 def test_training_target_saturates_with_the_visibly_corrupted_share() -> None:
     pytest.importorskip("torch", reason="training needs the train extra")
     from training.block_net import RECIPES

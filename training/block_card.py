@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from training.block_data import MIX, POSITIVE_AREA, VISIBLE_TOLERANCE
+from training.block_data import DISPLACEMENT_TOLERANCE, MIX, POSITIVE_AREA, VISIBLE_TOLERANCE
 from training.block_eval import (
     FALSE_POSITIVE_BUDGET,
     METHODS,
@@ -114,9 +114,12 @@ def write(path: Path, report: Report, trained: dict[str, Any], plan: Any) -> Non
         + ", ".join(f"{name} {share:.0%}" for name, share in MIX.items()) + ".",
         "",
         f"Ground truth is *visible* damage: analysis pixels off the clean picture by more than "
-        f"{VISIBLE_TOLERANCE} code values (the clean picture of bitstream damage is the "
+        f"{VISIBLE_TOLERANCE} code values there and at every place up to "
+        f"{DISPLACEMENT_TOLERANCE} pixel around (the clean picture of bitstream damage is the "
         "undamaged decode of the same stream, so compression is never labelled). The "
-        "simulator's own tolerance of 8 marks concealment drift nobody can see. A frame is "
+        "simulator's own tolerance of 8 marks concealment drift nobody can see; the "
+        "neighbourhood forgives the right content displaced a pixel, as concealment with a "
+        "motion vector a little off leaves it. A frame is "
         f"positive above {POSITIVE_AREA:.0%} corrupted area, ignored between 0 and "
         f"{POSITIVE_AREA:.0%}, negative at 0. Negatives are every frame of every source of the "
         "split, clean, with film grain, and with legitimate low-bitrate compression (JPEG "

@@ -43,6 +43,7 @@ from harness.detectors.video.corruption_map import MODEL  # noqa: E402
 from harness.inference import model_info  # noqa: E402
 from training import block_card, block_eval, block_net  # noqa: E402
 from training.block_data import (  # noqa: E402
+    TRUTH,
     ClipSpec,
     TrainingSet,
     clip_specs,
@@ -88,7 +89,8 @@ def build_training_set(corpus: Path | None, work: Path, seed: int, plan: Plan, w
     """Render (or reuse) the training pictures under ``work``."""
     specs = clip_specs(corpus, "train", plan.train_clips, seed, extra_content=extra_content)
     fingerprint = hashlib.sha256(json.dumps(
-        [s.describe() for s in specs] + [list(MAX_SIZE), plan.keep_every]).encode()).hexdigest()
+        [s.describe() for s in specs] + [list(MAX_SIZE), plan.keep_every, TRUTH]).encode()
+    ).hexdigest()
     stamp = work / "fingerprint"
     if stamp.exists() and stamp.read_text() == fingerprint:
         print(f"reusing the training pictures in {work}", flush=True)
