@@ -327,6 +327,8 @@ def _load_heldout(corpus: Path | None, calibrate_on_it: bool, log: Any) -> None:
     """The held-out-only music's pools: its test half always (a false-alarm set of the card),
     its validation half when it calibrates."""
     halves = {HELDOUT_TEST: "test", **({HELDOUT_VAL: "val"} if calibrate_on_it else {})}
+    for pool in (HELDOUT_TEST, HELDOUT_VAL):  # none left over from an earlier run in-process
+        _POOLS.pop(pool, None)
     if corpus is None:
         if calibrate_on_it:
             raise SystemExit("--heldout-calibration needs --corpus (the held-out music)")
