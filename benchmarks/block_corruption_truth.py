@@ -25,34 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.detectors.video.corruption_map import analysis_picture  # noqa: E402
-from harness.impairments.datasets import video_frames  # noqa: E402
-from harness.impairments.registry import create  # noqa: E402
-from training.block_data import (  # noqa: E402
-    CLIP_SECONDS,
-    POSITIVE_AREA,
-    ClipSpec,
-    clip_specs,
-    visible_damage,
-)
+from training.block_data import POSITIVE_AREA, clip_specs, render, visible_damage  # noqa: E402
 
 MAX_SIZE = (960, 544)
 DISPLACEMENTS = (0, 1, 2)
 KINDS = ("block_corruption_bitstream", "block_corruption_pixel")
-
-
-def clip_frames(spec: ClipSpec) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(clean, shown) analysis pictures of every frame of the clip; the clean picture of
-    bitstream damage is the undamaged decode of the same stream, as in training."""
-    impairment = create(spec.impairment, spec.at, spec.duration, seed=spec.seed, **spec.params)
-    pairs = []
-    for index, frame in enumerate(video_frames(spec.source, spec.offset, CLIP_SECONDS)):
-        shown = impairment.apply(index, frame.time - spec.offset, frame.bgr).image
-        reference = getattr(impairment, "reference", None)
-        if reference is None or reference.shape != frame.bgr.shape:
-            reference = frame.bgr
-        pairs.append((analysis_picture(reference, MAX_SIZE), analysis_picture(shown, MAX_SIZE)))
-    return pairs
 
 
 def _overlay(picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -76,8 +53,10 @@ def main() -> int:
     for kind in KINDS:
         chosen = [spec for spec in specs if spec.impairment == kind][: args.clips]
         for number, spec in enumerate(chosen, 1):
-            for clean, shown in clip_frames(spec):
-                masks = [visible_damage(clean, shown, d) for d in DISPLACEMENTS]
+            # the clean picture of bitstream damage is the undamaged decode, as in training
+            for frame in render(spec, MAX_SIZE):
+                shown = frame.picture
+                masks = [visible_damage(frame.reference, shown, d) for d in DISPLACEMENTS]
                 shares[kind].append([float(m.mean()) for m in masks])
                 if kind == KINDS[0] and masks[0].mean() > POSITIVE_AREA:
                     loss = float(masks[0].mean() - masks[1].mean())

@@ -303,10 +303,10 @@ def test_clean_content_and_lookalikes_not_flagged(content: str) -> None:
 
 @pytest.mark.parametrize("case", [_marked(f"{content}+{defect}")
                                   for content in audio_suite.CONTENT
-                                  for defect in audio_suite.DEFECTS])
+                                  for defect in audio_suite.DEFECT_CASES])
 def test_each_defect_found_where_it_is(case: str) -> None:
     content, name = case.split("+")
-    defect = DEFECTS[audio_suite.DEFECTS[name][0]]  # the class's event
+    defect = DEFECTS[audio_suite.DEFECT_CASES[name][0]]  # the class's event
     events = detect(captured(audio_suite.defective(content, name), RATE))
     assert {e.defect for e in events} == {defect}, [e.describe() for e in events]
     (event,) = events

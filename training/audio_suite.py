@@ -93,7 +93,7 @@ def _clipping(x: np.ndarray, drive_db: float) -> Distortion:
 
 
 #: The defects the suite must find, 2.0-4.5 s into the content: name -> (class, impairment).
-DEFECTS: dict[str, tuple[str, Callable[[np.ndarray], AudioImpairment]]] = {
+DEFECT_CASES: dict[str, tuple[str, Callable[[np.ndarray], AudioImpairment]]] = {
     "hum": ("hum", lambda x: Hum(2.0, 2.5, 1, level_dbfs=-40.0, mains_hz=60.0)),
     "hiss": ("hiss", lambda x: Hiss(2.0, 2.5, 1, level_dbfs=-38.0)),
     "distortion": ("distortion", lambda x: _clipping(x, -3.0)),
@@ -118,7 +118,7 @@ KNOWN_MISSES = frozenset({
 def defective(content: str, defect: str) -> np.ndarray:
     """``content`` with ``defect`` on channel 1 from 2.0 to 4.5 s (before the capture path)."""
     clean = CONTENT[content]()
-    return DEFECTS[defect][1](clean).apply(0, clean, RATE)
+    return DEFECT_CASES[defect][1](clean).apply(0, clean, RATE)
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def suite_results(model: Callable[[dict[str, np.ndarray]], np.ndarray],
     programmes = [(name, "none", name in KNOWN_MISSES, make) for name, make in CLEAN.items()]
     programmes += [(f"{content}+{defect}", label, f"{content}+{defect}" in KNOWN_MISSES,
                     lambda c=content, d=defect: defective(c, d))
-                   for content in CONTENT for defect, (label, _) in DEFECTS.items()]
+                   for content in CONTENT for defect, (label, _) in DEFECT_CASES.items()]
     return [CaseResult(name, expect, miss,
                        window_probabilities(model, inputs, captured(make(), RATE)).max(axis=0))
             for name, expect, miss, make in programmes]

@@ -113,6 +113,9 @@ class RenderedFrame:
     shown: np.ndarray  #: what the device shows, source resolution (BGR)
     picture: np.ndarray  #: ``shown`` at analysis size
     mask: np.ndarray  #: visibly corrupted analysis pixels (bool)
+    #: the analysis picture ``mask`` is measured against (``picture`` itself where the frame is
+    #: clean by definition: untouched, or a look-alike)
+    reference: np.ndarray
 
     @property
     def area_ratio(self) -> float:
@@ -216,10 +219,11 @@ def render(spec: ClipSpec, max_size: tuple[int, int], seconds: float | None = CL
             reference = clean
         picture = analysis_picture(shown, max_size)
         if shown is clean or impairment.defect == "clean":  # look-alikes are clean by definition
-            mask = np.zeros(picture.shape[:2], bool)
+            reference_picture, mask = picture, np.zeros(picture.shape[:2], bool)
         else:
-            mask = visible_damage(analysis_picture(reference, max_size), picture)
-        yield RenderedFrame(index, shown, picture, mask)
+            reference_picture = analysis_picture(reference, max_size)
+            mask = visible_damage(reference_picture, picture)
+        yield RenderedFrame(index, shown, picture, mask, reference_picture)
 
 
 def visible_damage(reference: np.ndarray, shown: np.ndarray,

@@ -561,10 +561,10 @@ EXTRA_MUSIC_SECONDS = 90.0
 
 #: Music for the held-out splits only (``HELD_OUT_ONLY_GROUPS``), of games and composers no
 #: training source comes from: SuperTux (chiptune-flavoured pop, rock, orchestral), LinCity-NG
-#: (ambient, blues) and Pingus (tracker modules: sampled drums, synths). No trainer loads
-#: it (``training.audio_content``): the audio benchmarks' test-split tracks gain music of
-#: kinds the audio model was never tuned or selected on. Laid out as ``_EXTRA_MUSIC``; the
-#: first ``HELD_OUT_MUSIC_SECONDS`` of each.
+#: (ambient, blues) and Pingus (tracker modules: sampled drums, synths). No model trains on
+#: it (``training.audio_content.heldout_tracks``): its test half is a false-alarm set of the
+#: audio card and benchmarks, its validation half may calibrate thresholds. Laid out as
+#: ``_EXTRA_MUSIC``; the first ``HELD_OUT_MUSIC_SECONDS`` of each.
 _HELD_OUT_MUSIC: GameMusic = (
     ("supertux", "supertux-data", SUPERTUX_MUSIC, (
         "antarctic/airship_2.ogg", "antarctic/arctic_breeze.ogg", "antarctic/chipdisko.ogg",
