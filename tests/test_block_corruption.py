@@ -197,6 +197,37 @@ def test_quick_training_run_end_to_end(tmp_path: Path) -> None:
     assert "re-evaluation of the same ONNX" in (tmp_path / "block_corruption.md").read_text()
 
 
+def test_training_pictures_are_reused_clip_by_clip(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch", reason="training needs the train extra")
+    from dataclasses import replace
+
+    from training.block_corruption import Plan, build_training_set
+
+    plan = Plan.for_run(quick=True)
+    first = build_training_set(None, tmp_path, 0, plan, workers=1)
+    assert "rendering 4 training clips, reusing 0" in capsys.readouterr().out
+    stored = {path.name: path.stat().st_mtime_ns for path in tmp_path.glob("clip-*.npy")}
+    index = tmp_path / "index.jsonl"
+    rows = [json.loads(line) for line in index.read_text().splitlines()]
+    rows[1]["key"] = "rendered by an older simulator"
+    index.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "net-share-seed0.pt").write_bytes(b"a network trained on these pictures")
+
+    again = build_training_set(None, tmp_path, 0, plan, workers=1)
+    assert "rendering 1 training clips, reusing 3" in capsys.readouterr().out
+    changed = {path.name for path in tmp_path.glob("clip-*.npy")
+               if path.stat().st_mtime_ns != stored[path.name]}
+    assert changed == {"clip-0001.pictures.npy", "clip-0001.targets.npy"}
+    assert len(again.pictures) == len(first.pictures)
+    np.testing.assert_array_equal(again.area_ratio, first.area_ratio)  # rendered the same
+    assert (tmp_path / "net-share-seed0.pt").exists()  # the same pictures: still valid
+
+    other = build_training_set(None, tmp_path, 0, replace(plan, train_clips=3), workers=1)
+    assert len(other.area_ratio) != len(first.area_ratio)
+    assert not (tmp_path / "net-share-seed0.pt").exists()  # trained on another set
+
+
 def test_truth_forgives_right_content_a_pixel_off_but_not_broken_or_stale_blocks() -> None:
     """Concealment that copies the right texture a pixel off is intact to the eye; a grey block,
     or texture displaced by a whole 4 px (a block left behind in a pan), is damage."""

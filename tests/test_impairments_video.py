@@ -314,6 +314,11 @@ def test_block_corruption_forms() -> None:
     images, masks, _ = run("block_corruption_pixel", frames, forms=("stale",), seed=4)
     damaged = masks[first]
     np.testing.assert_array_equal(images[first][damaged], frames[first - 1][damaged])
+    images, masks, _ = run("block_corruption_pixel", frames, forms=("smear",), seed=4)
+    cells = damaged_cells(masks[first], 16) > 0
+    blocks = images[first].reshape(12, 16, 20, 16, 3).swapaxes(1, 2)[cells].astype(int)
+    assert len(blocks) and (np.abs(np.diff(blocks, n=2, axis=1)) <= 1).all()  # straight down
+    assert blocks.std(axis=2).mean() > 20  # in streaks: each pixel column its own
     images, masks, _ = run(
         "block_corruption_pixel", frames, forms=("stripe",), area=(0.5, 0.5), seed=4
     )

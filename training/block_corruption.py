@@ -5,8 +5,8 @@
 One command, one seed, the whole job:
 
 1. render training pictures from the corpus's train split (``training.block_data``: real
-   bitstream damage, pixel-domain damage, look-alikes, clean; stored under ``--work``, reused
-   when a later run asks for exactly the same set);
+   bitstream damage, pixel-domain damage, look-alikes, clean; stored under ``--work``, each
+   clip reused when a later run asks for exactly the same clip);
 2. train the network (``training.block_net``; the checkpoint is kept under ``--work`` and
    reused by a run with the same pictures, seed and plan) and export it to
    ``OUT/block_corruption.onnx``;
@@ -86,30 +86,57 @@ def _render_one(job: tuple[ClipSpec, Path, str, int]) -> dict:
 
 def build_training_set(corpus: Path | None, work: Path, seed: int, plan: Plan, workers: int,
                        extra_content: bool = False) -> TrainingSet:
-    """Render (or reuse) the training pictures under ``work``."""
+    """Render the training pictures under ``work``, reusing each clip an earlier run stored
+    with the same key (``_clip_key``): a change to one kind of clip re-renders only those."""
     specs = clip_specs(corpus, "train", plan.train_clips, seed, extra_content=extra_content)
-    fingerprint = hashlib.sha256(json.dumps(
-        [s.describe() for s in specs] + [list(MAX_SIZE), plan.keep_every, TRUTH]).encode()
-    ).hexdigest()
-    stamp = work / "fingerprint"
-    if stamp.exists() and stamp.read_text() == fingerprint:
-        print(f"reusing the training pictures in {work}", flush=True)
-        return TrainingSet.load(work)
+    names = [f"clip-{n:04d}" for n in range(len(specs))]
+    keys = [_clip_key(spec, plan.keep_every) for spec in specs]
+    stored = _stored_rows(work)
+    rows = [stored.get(name) if stored.get(name, {}).get("key") == key else None
+            for name, key in zip(names, keys, strict=True)]
+    todo = [n for n, row in enumerate(rows) if row is None]
     work.mkdir(parents=True, exist_ok=True)
-    stamp.unlink(missing_ok=True)
-    for stale in work.glob("net-*.pt"):  # trained on pictures about to be replaced
-        stale.unlink()
-    jobs = [(spec, work, f"clip-{n:04d}", plan.keep_every) for n, spec in enumerate(specs)]
-    started, rows = time.monotonic(), []
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for done, row in enumerate(pool.imap(_render_one, jobs), 1):
-            rows.append(row)
-            if done % 20 == 0 or done == len(jobs):
-                print(f"training clips {done}/{len(jobs)} "
-                      f"({time.monotonic() - started:.0f} s)", flush=True)
+    stamp, fingerprint = work / "fingerprint", hashlib.sha256("".join(keys).encode()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != fingerprint:
+        stamp.unlink(missing_ok=True)
+        for stale in work.glob("net-*.pt"):  # trained on other pictures
+            stale.unlink()
+    if todo:
+        print(f"rendering {len(todo)} training clips, reusing {len(specs) - len(todo)} "
+              f"stored in {work}", flush=True)
+        index_rows([row for row in rows if row is not None], work)  # none about to change
+        jobs = [(specs[n], work, names[n], plan.keep_every) for n in todo]
+        started = time.monotonic()
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            rendered = zip(todo, pool.imap(_render_one, jobs), strict=True)
+            for done, (n, row) in enumerate(rendered, 1):
+                rows[n] = {**row, "key": keys[n]}
+                if done % 20 == 0 or done == len(jobs):
+                    print(f"training clips {done}/{len(jobs)} "
+                          f"({time.monotonic() - started:.0f} s)", flush=True)
+    else:
+        print(f"reusing the training pictures in {work}", flush=True)
     index_rows(rows, work)
     stamp.write_text(fingerprint)
     return TrainingSet.load(work)
+
+
+def _clip_key(spec: ClipSpec, keep_every: int) -> str:
+    """What decides a stored clip's pictures and targets: its description, the analysis size,
+    which frames are kept and the truth rule."""
+    return hashlib.sha256(json.dumps(
+        [spec.describe(), list(MAX_SIZE), keep_every, TRUTH]).encode()).hexdigest()
+
+
+def _stored_rows(work: Path) -> dict[str, dict[str, Any]]:
+    """The clips an earlier run stored under ``work`` whose files are all there, by name."""
+    index = work / "index.jsonl"
+    if not index.exists():
+        return {}
+    rows = (json.loads(line) for line in index.read_text().splitlines())
+    return {row["name"]: row for row in rows
+            if all((work / f"{row['name']}.{part}.npy").exists() for part in ("pictures",
+                                                                          "targets"))}
 
 
 def train_or_reuse(data: TrainingSet, work: Path, seed: int, plan: Plan, recipe: str

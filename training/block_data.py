@@ -40,6 +40,7 @@ import numpy as np
 from harness.corpus import TRAINING_ONLY_GROUPS
 from harness.detectors.video.corruption_map import STRIDE, analysis_picture
 from harness.impairments.base import changed
+from harness.impairments.blocks import PixelBlockCorruption
 from harness.impairments.datasets import Source, pristine_sources, video_frames
 from harness.impairments.registry import create
 
@@ -133,7 +134,10 @@ def _params(impairment: str, rng: np.random.Generator) -> dict[str, Any]:
         low = float(rng.uniform(0.02, 0.15))
         return {"mb_size": int(rng.choice([8, 16, 32])),
                 "area": (low, min(0.9, low + float(rng.uniform(0.05, 0.4)))),
-                "growth": float(rng.uniform(0.0, 0.15))}
+                "growth": float(rng.uniform(0.0, 0.15)),
+                # named, not left to the default, so a clip stored before a form was added
+                # is seen to differ (training.block_corruption reuses clips by description)
+                "forms": list(PixelBlockCorruption.FORMS)}
     if impairment == "film_grain":
         return {"strength": float(rng.uniform(3, 14)), "size": float(rng.uniform(1, 2.5))}
     if impairment == "low_bitrate":

@@ -12,7 +12,10 @@ imitates how real damage looks rather than drawing random squares:
   drags and smears from frame to frame. *Solid* blocks are flat: mid-grey where nothing was
   decoded, decoder green where a YUV buffer was left at zero, or each block's mean colour where
   its detail was lost (a mosaic). *Stale* blocks are the co-located blocks of the picture before
-  the damage, frozen while the rest of the picture moves on.
+  the damage, frozen while the rest of the picture moves on. *Smeared* blocks are spatial
+  concealment with nothing to copy from: each pixel column of the hole is interpolated between
+  the intact row above it and the one below, so a lost slice shows as vertical streaks -- over
+  smooth content they break no texture, which is what makes them hard to see for a detector.
 * **Persisting and spreading until a keyframe.** Later frames predict from the damaged picture,
   so damage stays and grows into neighbouring blocks (by ``growth`` of its size per frame, up to
   a limit) until a keyframe clears it. The window's end is that keyframe; ``keyframe_interval``
@@ -41,8 +44,8 @@ from harness.impairments._frames import FrameImpairment, check_choice
 from harness.impairments.base import TIME_EPSILON, ImpairedFrame, changed
 
 # What fills a damaged macroblock (codes in the damage map; 0 = intact).
-DISPLACED, SOLID, STALE = 1, 2, 3
-_FILLS = {"displaced": DISPLACED, "solid": SOLID, "stale": STALE}
+DISPLACED, SOLID, STALE, SMEARED = 1, 2, 3, 4
+_FILLS = {"displaced": DISPLACED, "solid": SOLID, "stale": STALE, "smear": SMEARED}
 #: Flat colours of undecoded blocks (BGR): mid-grey, and YUV 0, 0, 0 seen as BGR.
 _FLAT_COLORS = ((128, 128, 128), (0, 135, 0))
 #: Neighbour offsets a spreading block inherits its fill from, first match wins.
@@ -50,18 +53,20 @@ _NEIGHBOURS = ((0, -1), (-1, 0), (0, 1), (1, 0))
 
 
 class PixelBlockCorruption(FrameImpairment):
-    """Clustered, persistent macroblock damage: displaced, solid, stale blocks and slice stripes.
+    """Clustered, persistent macroblock damage: displaced, solid, stale or smeared blocks and
+    slice stripes.
 
     ``mb_size``: macroblock side (8, 16 or 32 pixels). ``area``: (low, high) share of the
     macroblocks damaged per frame. ``forms``: what a loss may produce, each cluster drawing one:
-    ``"displaced"``, ``"solid"`` and ``"stale"`` blobs, or a ``"stripe"`` filled in any of the
-    three ways. ``growth``: share by which damage spreads per frame. ``keyframe_interval``:
-    seconds between keyframes inside the window (None: damage lasts the whole window).
+    ``"displaced"``, ``"solid"``, ``"stale"`` and ``"smear"`` blobs, or a ``"stripe"`` filled in
+    any of the four ways. ``growth``: share by which damage spreads per frame.
+    ``keyframe_interval``: seconds between keyframes inside the window (None: damage lasts the
+    whole window).
     """
 
     name = "block_corruption_pixel"
     defect = Defect.BLOCK_CORRUPTION.value
-    FORMS = ("displaced", "solid", "stale", "stripe")
+    FORMS = ("displaced", "solid", "stale", "smear", "stripe")
     MB_SIZES = (8, 16, 32)
 
     def __init__(
@@ -191,7 +196,8 @@ class _DamageMap:
         return np.divmod(best, self.cols)
 
     def fill(self, cells: tuple[np.ndarray, np.ndarray], kind: int, previous: np.ndarray) -> None:
-        """Damage ``cells`` with one fill, as one concealment decision for the whole cluster."""
+        """Damage ``cells`` with one fill, as one concealment decision for the whole cluster
+        (smeared blocks need nothing stored: ``compose`` draws them from their surroundings)."""
         rows, cols = cells
         self.kind[rows, cols] = kind
         if kind == DISPLACED:
@@ -209,7 +215,7 @@ class _DamageMap:
                 self.color[rows, cols] = means[rows, cols]
             else:
                 self.color[rows, cols] = _FLAT_COLORS[choice]
-        else:
+        elif kind == STALE:
             _blocks(self.stale, self.mb)[rows, cols] = _blocks(previous, self.mb)[rows, cols]
 
     def spread(self, previous: np.ndarray, growth: float = 0.0, up_to: int | None = None) -> None:
@@ -257,11 +263,34 @@ class _DamageMap:
         out_blocks[rows, cols] = self.color[rows, cols][:, np.newaxis, np.newaxis, :]
         rows, cols = np.nonzero(self.kind == STALE)
         out_blocks[rows, cols] = _blocks(self.stale, mb)[rows, cols]
+        _smear(out, self.kind == SMEARED, mb)  # last: it interpolates from the blocks around
         self.reference = out
         return out
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _smear(picture: np.ndarray, smeared: np.ndarray, mb: int) -> None:
+    """Fill the ``smeared`` macroblocks of ``picture`` in place, each vertical run of them per
+    block column by interpolating every pixel column between the row just above the run and the
+    row just below it (only one of them at the picture's edge; mid-grey with neither)."""
+    height = picture.shape[0]
+    edges = np.diff(np.pad(smeared.astype(np.int8), ((1, 1), (0, 0))), axis=0)
+    for col in np.flatnonzero(smeared.any(axis=0)):
+        starts, ends = np.flatnonzero(edges[:, col] == 1), np.flatnonzero(edges[:, col] == -1)
+        xs = slice(col * mb, (col + 1) * mb)
+        for start, end in zip(starts * mb, ends * mb, strict=True):
+            above = picture[start - 1, xs].astype(np.float32) if start > 0 else None
+            below = picture[end, xs].astype(np.float32) if end < height else None
+            above = below if above is None else above
+            below = above if below is None else below
+            if above is None:
+                picture[start:end, xs] = 128
+                continue
+            weight = (np.arange(1, end - start + 1, dtype=np.float32) / (end - start + 1))
+            weight = weight[:, np.newaxis, np.newaxis]
+            picture[start:end, xs] = np.rint(above * (1 - weight) + below * weight)
 
 
 def _blocks(image: np.ndarray, mb: int) -> np.ndarray:
