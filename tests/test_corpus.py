@@ -22,6 +22,8 @@ import pytest
 import soundfile
 
 from harness.corpus import (
+    BENCHMARK_ONLY_GROUPS,
+    BENCHMARK_SPLIT,
     HELD_OUT_ONLY_GROUPS,
     PEAK_CEILING,
     SPLITS,
@@ -64,8 +66,8 @@ def test_split_is_by_source_deterministic_and_near_70_15_15():
     splits = assign_splits(SOURCES, seed=0)
     assert splits == assign_splits(SOURCES, seed=0)
     assert set(splits) == {s.id for s in SOURCES}
-    held_out_eligible = [s for s in SOURCES
-                         if s.group not in TRAINING_ONLY_GROUPS | HELD_OUT_ONLY_GROUPS]
+    held_out_eligible = [s for s in SOURCES if s.group not in
+                         TRAINING_ONLY_GROUPS | HELD_OUT_ONLY_GROUPS | BENCHMARK_ONLY_GROUPS]
     counts = Counter(splits[s.id] for s in held_out_eligible)
     total = len(held_out_eligible)
     assert 0.62 <= counts["train"] / total <= 0.78
@@ -85,11 +87,14 @@ def test_every_group_of_three_or_more_reaches_every_split():
             assert seen == {"train"}, group
         elif group in HELD_OUT_ONLY_GROUPS:
             assert seen == {"val", "test"}, group
+        elif group in BENCHMARK_ONLY_GROUPS:
+            assert seen == {BENCHMARK_SPLIT}, group
         elif sizes[group] >= 3:
             assert seen == set(SPLITS), group
     kinds_per_split = {split: set() for split in SPLITS}
     for source in SOURCES:
-        kinds_per_split[splits[source.id]].add(type(source.recipe).__name__)
+        if splits[source.id] != BENCHMARK_SPLIT:
+            kinds_per_split[splits[source.id]].add(type(source.recipe).__name__)
     for split, kinds in kinds_per_split.items():  # video, photo (image) and audio everywhere
         assert {"PhotoMoves", "Music", "SpeechLines"} <= kinds, split
 

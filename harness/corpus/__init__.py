@@ -29,6 +29,8 @@ from harness.corpus.clips import (
     write_audio,
 )
 from harness.corpus.manifest import (
+    BENCHMARK_ONLY_GROUPS,
+    BENCHMARK_SPLIT,
     DEFAULT_SEED,
     HELD_OUT_ONLY_GROUPS,
     MANIFEST_NAME,
@@ -55,6 +57,8 @@ from harness.corpus.packages import (
 )
 
 __all__ = [
+    "BENCHMARK_ONLY_GROUPS",
+    "BENCHMARK_SPLIT",
     "CACHE_ENV",
     "DEFAULT_SEED",
     "MANIFEST_NAME",

@@ -39,6 +39,7 @@ from harness.corpus.clips import (
     write_audio,
 )
 from harness.corpus.manifest import (
+    BENCHMARK_SPLIT,
     DEFAULT_SEED,
     MANIFEST_NAME,
     SPLITS,
@@ -173,8 +174,10 @@ def _make_transcode(job: _Job, recipe: Transcode) -> None:
             if audio
             else ["-map", "0:v:0"]
         )
+        crop = ["-vf", "crop={}:{}:{}:{}".format(*recipe.crop)] if recipe.crop else []
         _run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), *mux, *X264, str(tmp)],
+            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), *mux, *crop, *X264,
+             str(tmp)],
             f"transcoding {src}",
             "Check that ffmpeg has libx264 (apt-get install ffmpeg).",
         )
@@ -432,7 +435,7 @@ def build_corpus(
         by_source[source.id] = made
         save()
     manifest = save()
-    counts = {split: len(manifest.select(split=split)) for split in SPLITS}
+    counts = {split: len(manifest.select(split=split)) for split in (*SPLITS, BENCHMARK_SPLIT)}
     summary = ", ".join(f"{n} {split}" for split, n in counts.items())
     say(f"corpus ready: {len(manifest.items)} items ({summary}); manifest {manifest_path}")
     return manifest

