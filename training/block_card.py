@@ -110,8 +110,8 @@ def write(path: Path, report: Report, trained: dict[str, Any], plan: Any) -> Non
         "train or tune. Positives come from two independent simulators: real H.264/MPEG-TS "
         "packet loss and corruption concealed by FFmpeg's decoder "
         "(`block_corruption_bitstream`) and pixel-domain macroblock damage at 8/16/32 px "
-        "(`block_corruption_pixel`: displaced, solid or mosaic, stale and smeared blocks, in "
-        "blobs or slice stripes); settings are randomised per clip. Clip mix: "
+        "(`block_corruption_pixel`: displaced, solid or mosaic and stale blocks, in blobs or "
+        "slice stripes); settings are randomised per clip. Clip mix: "
         + ", ".join(f"{name} {share:.0%}" for name, share in MIX.items()) + ".",
         "",
         f"Ground truth is *visible* damage: analysis pixels off the clean picture by more than "

@@ -59,7 +59,8 @@ class PixelBlockCorruption(FrameImpairment):
     ``mb_size``: macroblock side (8, 16 or 32 pixels). ``area``: (low, high) share of the
     macroblocks damaged per frame. ``forms``: what a loss may produce, each cluster drawing one:
     ``"displaced"``, ``"solid"``, ``"stale"`` and ``"smear"`` blobs, or a ``"stripe"`` filled in
-    any of the four ways. ``growth``: share by which damage spreads per frame.
+    one of the ways ``forms`` names (in any of the four when it names none).
+    ``growth``: share by which damage spreads per frame.
     ``keyframe_interval``: seconds between keyframes inside the window (None: damage lasts the
     whole window).
     """
@@ -139,13 +140,14 @@ class PixelBlockCorruption(FrameImpairment):
         share = rng.uniform(low, high)
         damage.clear(limit=rng.uniform(share, high))
         target = max(1, round(share * damage.count))
+        fills = [form for form in self.forms if form in _FILLS] or list(_FILLS)
         for size in rng.multinomial(target, rng.dirichlet(np.ones(rng.integers(1, 4)))):
             if size == 0:
                 continue
             form = self.forms[rng.integers(len(self.forms))]
             if form == "stripe":
                 cells = damage.stripe(size)
-                form = list(_FILLS)[rng.integers(len(_FILLS))]
+                form = fills[rng.integers(len(fills))]
             else:
                 cells = damage.blob(size)
             damage.fill(cells, _FILLS[form], previous)
