@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import zipfile
 from collections import Counter
 from itertools import pairwise
@@ -52,6 +53,7 @@ from harness.corpus.sources import (
     Source,
     SpeechLines,
     SyntheticUI,
+    Transcode,
 )
 from harness.errors import HarnessError
 
@@ -121,6 +123,16 @@ def test_held_out_only_groups_alternate_test_and_val_and_move_nothing_else():
     assert {sid: after[sid] for sid in before} == before
     for group in HELD_OUT_ONLY_GROUPS:  # each group alternates on its own, test first
         assert Counter(after[s.id] for s in extra if s.group == group) == {"test": 4, "val": 3}
+
+
+def test_benchmark_only_groups_take_a_split_of_their_own_and_move_nothing_else():
+    extra = [_source(f"bench-{n}", group) for n, group in
+             enumerate(sorted(BENCHMARK_ONLY_GROUPS) * 5)]
+    without = [s for s in SOURCES if s.group not in BENCHMARK_ONLY_GROUPS]
+    before = assign_splits(without, seed=0)
+    after = assign_splits([*without, *extra], seed=0)
+    assert {sid: after[sid] for sid in before} == before
+    assert {after[s.id] for s in extra} == {BENCHMARK_SPLIT}
 
 
 def test_small_groups_one_goes_to_train_two_to_train_and_test():
@@ -321,6 +333,28 @@ def test_build_writes_items_and_a_manifest_then_reuses_everything(tmp_path: Path
     assert clips == ["tiny-photo-18p-pan.mkv", "tiny-photo-18p-zoom.mkv"]
     assert {i.id for i in changed.items} == ids - {"tiny-photo-36p-pan", "tiny-photo-36p-zoom"} \
         | {"tiny-photo-18p-pan", "tiny-photo-18p-zoom"}
+
+
+@needs_ffmpeg
+def test_a_cropped_talking_head_keeps_its_sound_in_the_benchmark_split(tmp_path: Path,
+                                                                        fake_cache: Path):
+    talk = fake_cache / "apt" / FAKE / "talk.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x120:rate=10:duration=1", "-f", "lavfi", "-i",
+                    "sine=frequency=300:duration=1", "-c:v", "ffv1", "-c:a", "pcm_s16le",
+                    str(talk)], check=True)
+    source = Source("tiny-talk", "talking_heads",
+                    Transcode("talk.mkv", ("speech",), crop=(64, 48, 40, 24)), FAKE,
+                    ("talking_face",))
+    out = tmp_path / "corpus"
+    manifest = build_corpus(out, cache_dir=fake_cache, sources=(*TINY, source),
+                            only=["tiny-talk"])
+    assert {(i.kind, i.split) for i in manifest.items} == {("video", BENCHMARK_SPLIT),
+                                                           ("audio", BENCHMARK_SPLIT)}
+    video = next(i for i in manifest.items if i.kind == "video")
+    assert (video.width, video.height) == (64, 48)
+    made, original = (cv2.VideoCapture(str(path)).read()[1] for path in (out / video.path, talk))
+    assert np.abs(made.astype(int) - original[24:72, 40:104]).mean() < 4  # that part, unscaled
 
 
 @needs_ffmpeg
