@@ -105,34 +105,29 @@ def _source(sid: str, group: str) -> Source:
     return Source(sid, group, Lavfi("testsrc2=size=64x36:rate=10"), None, ())
 
 
-def test_training_only_groups_leave_the_held_out_splits_as_they_were():
-    extra = [_source(f"extra-{n}", group) for n, group in
-             enumerate(sorted(TRAINING_ONLY_GROUPS) * 5)]
-    before = assign_splits(SOURCES, seed=0)
-    after = assign_splits([*SOURCES, *extra], seed=0)
+def _added(groups: frozenset[str], each: int) -> tuple[list[Source], dict[str, str]]:
+    """``each`` new sources in every group of ``groups``, and the splits with them, after
+    checking that adding them moved no other source's split."""
+    extra = [_source(f"extra-{n}", group) for n, group in enumerate(sorted(groups) * each)]
+    without = [s for s in SOURCES if s.group not in groups]
+    before = assign_splits(without, seed=0)
+    after = assign_splits([*without, *extra], seed=0)
     assert {sid: after[sid] for sid in before} == before
-    assert {after[s.id] for s in extra} == {"train"}
+    return extra, after
+
+
+@pytest.mark.parametrize(("groups", "split"), [(TRAINING_ONLY_GROUPS, "train"),
+                                               (BENCHMARK_ONLY_GROUPS, BENCHMARK_SPLIT)])
+def test_one_split_groups_go_wholly_to_it_and_move_nothing_else(groups: frozenset[str],
+                                                                 split: str):
+    extra, after = _added(groups, each=5)
+    assert {after[s.id] for s in extra} == {split}
 
 
 def test_held_out_only_groups_alternate_test_and_val_and_move_nothing_else():
-    extra = [_source(f"held-{n}", group) for n, group in
-             enumerate(sorted(HELD_OUT_ONLY_GROUPS) * 7)]
-    without = [s for s in SOURCES if s.group not in HELD_OUT_ONLY_GROUPS]
-    before = assign_splits(without, seed=0)
-    after = assign_splits([*without, *extra], seed=0)
-    assert {sid: after[sid] for sid in before} == before
+    extra, after = _added(HELD_OUT_ONLY_GROUPS, each=7)
     for group in HELD_OUT_ONLY_GROUPS:  # each group alternates on its own, test first
         assert Counter(after[s.id] for s in extra if s.group == group) == {"test": 4, "val": 3}
-
-
-def test_benchmark_only_groups_take_a_split_of_their_own_and_move_nothing_else():
-    extra = [_source(f"bench-{n}", group) for n, group in
-             enumerate(sorted(BENCHMARK_ONLY_GROUPS) * 5)]
-    without = [s for s in SOURCES if s.group not in BENCHMARK_ONLY_GROUPS]
-    before = assign_splits(without, seed=0)
-    after = assign_splits([*without, *extra], seed=0)
-    assert {sid: after[sid] for sid in before} == before
-    assert {after[s.id] for s in extra} == {BENCHMARK_SPLIT}
 
 
 def test_small_groups_one_goes_to_train_two_to_train_and_test():
