@@ -2,7 +2,8 @@
 no sync to find, and the cost.
 
     python3 benchmarks/lipsync_eval.py [--corpus DIR] [--offsets=-400,-320,...] [--hop 1]
-                                       [--detect-every 4] [--skip-inconclusive]
+                                       [--detect-every 4] [--min-prominence 0.1]
+                                       [--skip-inconclusive]
 
 The corpus is the one ``harness corpus build`` makes (``--corpus``, default ``$HARNESS_CORPUS``).
 
@@ -339,6 +340,9 @@ def main() -> int:
                         help="window hop (s; default: the detector's)")
     parser.add_argument("--detect-every", type=int, default=LipSyncSettings().detect_every,
                         help="face detection on every n-th frame")
+    parser.add_argument("--min-prominence", type=float,
+                        default=LipSyncSettings().min_prominence,
+                        help="peak prominence a face track needs to vote")
     parser.add_argument("--skip-inconclusive", action="store_true",
                         help="only the Megamind offsets")
     args = parser.parse_args()
@@ -347,7 +351,8 @@ def main() -> int:
                      "(build one with `harness corpus build --out DIR`)")
     corpus = Path(args.corpus)
     manifest = Manifest.load(corpus / MANIFEST_NAME)
-    settings = LipSyncSettings(hop_s=args.hop, detect_every=args.detect_every)
+    settings = LipSyncSettings(hop_s=args.hop, detect_every=args.detect_every,
+                               min_prominence=args.min_prominence)
     faces = CachedFaces(settings.detect_width)
     megamind_path = corpus / next(i.path for i in manifest.items if i.id == "megamind")
     items = decoded(megamind_path)
