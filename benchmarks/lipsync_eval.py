@@ -261,10 +261,9 @@ def _share(what: str, hits: int, total: int) -> str:
     return f"- {what}: {hits}/{total} ({100 * hits / max(total, 1):.0f} %)"
 
 
-def must_be_inconclusive(corpus: Path, manifest: Manifest, settings: LipSyncSettings,
+def must_be_inconclusive(manifest: Manifest, path: dict[str, Path], settings: LipSyncSettings,
                          faces: CachedFaces, megamind: list) -> list[str]:
     """Content where there is no sync to find; each group's windows and overall verdicts."""
-    path = {item.id: corpus / item.path for item in manifest.items}
     carphone = decoded(path["carphone"])
     pictures = {"carphone": [i for i in carphone if isinstance(i, VideoFrame)],
                 "Megamind": [i for i in megamind if isinstance(i, VideoFrame)]}
@@ -354,23 +353,21 @@ def main() -> int:
     settings = LipSyncSettings(hop_s=args.hop, detect_every=args.detect_every,
                                min_prominence=args.min_prominence)
     faces = CachedFaces(settings.detect_width)
-    megamind_path = corpus / next(i.path for i in manifest.items if i.id == "megamind")
-    items = decoded(megamind_path)
+    path = {item.id: corpus / item.path for item in manifest.items}
+    items = decoded(path["megamind"])
     offsets = [int(o) for o in args.offsets.split(",")]
     results = megamind(items, settings, faces, offsets)
     print(f"### Megamind, window {settings.window_s:g} s, hop {settings.hop_s:g} s, faces on "
           f"every {settings.detect_every}th frame, tolerance +-{settings.late_ms:g} ms\n")
     print("\n".join(megamind_table(results)))
     print("\n### Real talking faces (benchmark split), moved by the same offsets\n")
-    path = {item.id: corpus / item.path for item in manifest.items}
     print("\n".join(talking_heads(manifest, path, settings, faces, offsets)))
     if not args.skip_inconclusive:
         print("\n### Content with no sync to find (must never be out_of_sync)\n")
-        print("\n".join(must_be_inconclusive(corpus, manifest, settings, faces, items)))
+        print("\n".join(must_be_inconclusive(manifest, path, settings, faces, items)))
     print("\n### Cost (s of processing per s of video, 2 cores, CenterFace included)\n")
-    bunny = corpus / next(i.path for i in manifest.items if i.id == "bigbuckbunny")
-    print(f"- Megamind 720x528 @ 23.976: {cost(megamind_path, settings):.2f}")
-    print(f"- Big Buck Bunny 1280x720 @ 25: {cost(bunny, settings):.2f}")
+    print(f"- Megamind 720x528 @ 23.976: {cost(path['megamind'], settings):.2f}")
+    print(f"- Big Buck Bunny 1280x720 @ 25: {cost(path['bigbuckbunny'], settings):.2f}")
     return 0
 
 

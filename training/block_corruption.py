@@ -92,7 +92,7 @@ def build_training_set(corpus: Path | None, work: Path, seed: int, plan: Plan, w
     names = [f"clip-{n:04d}" for n in range(len(specs))]
     keys = [_clip_key(spec, plan.keep_every) for spec in specs]
     stored = _stored_rows(work)
-    rows = [stored.get(name) if stored.get(name, {}).get("key") == key else None
+    rows = [row if (row := stored.get(name)) and row.get("key") == key else None
             for name, key in zip(names, keys, strict=True)]
     todo = [n for n, row in enumerate(rows) if row is None]
     work.mkdir(parents=True, exist_ok=True)
